@@ -1,0 +1,157 @@
+//! Device counters: everything the device drops, errors on or ignores, plus traffic totals.
+//!
+//! Naming: snake_case nouns; `_count` for events, `_drops` for packets or payloads discarded,
+//! `_fails` for operations that did not complete, `_bytes` for byte totals. Counters are
+//! exported as JSON with [`Counters::to_json`]. Bad input never panics the model: it lands here.
+
+use serde::Serialize;
+
+macro_rules! counters {
+    ($( $(#[$doc:meta])* $name:ident ),* $(,)?) => {
+        /// All device counters (see the module docs for naming).
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+        pub struct Counters {
+            $( $(#[$doc])* pub $name: u64, )*
+        }
+
+        impl Counters {
+            /// `(name, value)` for every counter, in declaration order.
+            pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+                [$( (stringify!($name), self.$name), )*].into_iter()
+            }
+        }
+    };
+}
+
+counters! {
+    /// MMIO reads of an offset no register decodes to (returned 0).
+    mmio_unknown_read_count,
+    /// MMIO writes to an offset no register decodes to (dropped).
+    mmio_unknown_write_count,
+    /// MMIO accesses not aligned to their size (ignored; reads return 0).
+    mmio_misaligned_count,
+    /// MMIO accesses of a size other than 4 or 8 bytes (ignored).
+    mmio_bad_size_count,
+    /// MMIO accesses past the end of BAR0 (ignored).
+    mmio_out_of_range_count,
+    /// Writes to read-only registers or read-only bits of a register (those bits kept).
+    mmio_read_only_write_count,
+    /// Writes into the PIO send space before a send context model exists (dropped).
+    mmio_pio_write_drops,
+    /// RcvArray entry writes stored.
+    rcvarray_write_count,
+    /// RcvArray writes with WRITE_ENABLE clear (WC fill): ignored by the hardware.
+    rcvarray_write_disabled_count,
+    /// Low-half 32-bit RcvArray writes latched until the high half arrives.
+    rcvarray_half_write_count,
+    /// Packets that arrived at the receive port.
+    rx_packet_count,
+    /// Eager packets delivered.
+    rx_eager_count,
+    /// Expected packets delivered (payload placed by TID).
+    rx_expected_count,
+    /// Expected packets whose header was suppressed (SH with a matching TID flow).
+    rx_hdr_suppressed_count,
+    /// Packets whose BTH QP prefix is not the KDETH QP (verbs traffic is not modelled).
+    rx_non_kdeth_drops,
+    /// Packets addressed to a context the chip does not have.
+    rx_bad_context_drops,
+    /// Packets addressed to a context that is not enabled.
+    rx_context_disabled_drops,
+    /// Packets too short for LRH+BTH+KDETH (their context cannot be trusted: dropped).
+    rx_short_packet_drops,
+    /// Packets whose LRH.PktLen disagrees with their length (RHF.LenErr, payload dropped).
+    rx_len_err_count,
+    /// Expected packets with a TID error (header delivered with RHF.TidErr, payload dropped).
+    rx_tid_err_count,
+    /// ... of which the TIDCtrl was 0 or 3.
+    rx_tid_bad_ctrl_count,
+    /// ... of which the entry index fell outside the context's expected range.
+    rx_tid_out_of_range_count,
+    /// ... of which the RcvArray entry was invalid (size code 0 or reserved).
+    rx_tid_invalid_entry_count,
+    /// ... of which offset + length ran past the end of the TID buffer.
+    rx_tid_overflow_count,
+    /// Expected packets with a TID-flow sequence mismatch (payload dropped, RTE 2).
+    rx_flow_seq_err_count,
+    /// Expected packets with a TID-flow generation mismatch (payload dropped, RTE 4).
+    rx_flow_gen_err_count,
+    /// Eager payloads dropped because the eager ring was full (header kept, RHF.TidErr).
+    rx_egr_full_drops,
+    /// Eager payloads dropped because the eager RcvArray entry was invalid or too small.
+    rx_egr_bad_entry_drops,
+    /// Whole packets dropped because the RHQ was full.
+    rx_rhq_full_drops,
+    /// Packets held back (DontDrop set and the RHQ or eager ring full).
+    rx_backlog_count,
+    /// Packets dropped because a context's hold-back queue was at its limit.
+    rx_backlog_overflow_drops,
+    /// Headers truncated because RcvHdrSize does not fit the RHQ entry.
+    rx_hdr_truncated_count,
+    /// Payload bytes written to host memory.
+    rx_payload_bytes,
+    /// RHQ entries written.
+    rhq_entry_count,
+    /// DMA writes issued.
+    dma_write_count,
+    /// Bytes written by DMA.
+    dma_write_bytes,
+    /// DMA writes to an address no memory region covers (dropped, device error).
+    dma_write_fails,
+    /// RcvAvail interrupt sources raised.
+    intr_rcvavail_count,
+    /// RcvAvail raised by the moderation timer.
+    intr_timeout_count,
+    /// MSI-X messages signalled to the host.
+    intr_msix_count,
+    /// Context enables (RcvCtxtCtrl.Enable 0 → 1).
+    ctxt_enable_count,
+    /// Context enables refused because the RHQ or eager configuration is invalid.
+    ctxt_bad_config_count,
+    /// Device resets.
+    reset_count,
+}
+
+impl Counters {
+    /// JSON object of every counter.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Sum of every counter whose name ends in `_drops` or `_fails`.
+    pub fn total_drops_and_fails(&self) -> u64 {
+        self.iter()
+            .filter(|(n, _)| n.ends_with("_drops") || n.ends_with("_fails"))
+            .map(|(_, v)| v)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_has_every_counter() {
+        let c = Counters {
+            rx_egr_full_drops: 3,
+            ..Default::default()
+        };
+        let j = c.to_json();
+        assert_eq!(j["rx_egr_full_drops"], 3);
+        assert_eq!(j.as_object().map(|o| o.len()), Some(c.iter().count()));
+        assert_eq!(c.total_drops_and_fails(), 3);
+    }
+
+    #[test]
+    fn names_follow_the_convention() {
+        for (name, _) in Counters::default().iter() {
+            assert!(
+                ["_count", "_drops", "_fails", "_bytes"]
+                    .iter()
+                    .any(|s| name.ends_with(s)),
+                "{name}"
+            );
+        }
+    }
+}

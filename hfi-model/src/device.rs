@@ -1,0 +1,503 @@
+//! `HfiDevice`: the receive side of one WFR HFI. It owns the CSRs, the RcvArray, the receive
+//! contexts, the interrupt state, the timing model and the event queue, and performs DMA only
+//! through vm-memory. The runner owns time: it injects packets, calls [`HfiDevice::step_until`]
+//! and reads or writes CSRs between steps.
+
+use hfi_abi::{bar0, cce, rxe};
+use rcvarray::RcvArrayStore;
+use serde::{Deserialize, Serialize};
+use vm_memory::GuestAddressSpace;
+
+use crate::context::RcvContext;
+use crate::counters::Counters;
+use crate::dma::{Dma, DmaKind, DmaObserver, DmaTag};
+use crate::engine::{self, Decision, Delivery, Inputs};
+use crate::events::EventQueue;
+use crate::irq::IntState;
+use crate::packet::Packet;
+use crate::regs::{Decoders, TableError, GLOBAL_REGS};
+use crate::time::SimTime;
+use crate::timing::{TimingModel, TimingParams};
+
+/// Whether payload bytes are copied into host memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataMode {
+    /// Every byte is written (functional correctness).
+    #[default]
+    Full,
+    /// Headers, RHQ entries and all checks as usual, but payload bytes are not copied (timing
+    /// studies at header-processing speed).
+    HeaderOnly,
+}
+
+/// Static device configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceConfig {
+    /// Receive contexts (RCV_CONTEXTS), 1..=160.
+    pub num_contexts: u32,
+    /// RcvArray entries (RCV_ARRAY_CNT), a multiple of 8, 8..=131072.
+    pub rcv_array_cnt: u32,
+    /// CCE_REVISION.ChipRevMinor (0x10 = B-step, so hfi1's `is_ax()` is false).
+    pub chip_rev_minor: u8,
+    /// CCE_REVISION.ChipRevMajor.
+    pub chip_rev_major: u8,
+    /// CCE_REVISION2.ImplRevision.
+    pub impl_revision: u8,
+    /// Payload copy mode.
+    pub data_mode: DataMode,
+    /// Packets a context may hold back while DontDrop is set before further ones are dropped.
+    pub backlog_limit: usize,
+    /// Timing parameters.
+    pub timing: TimingParams,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        Self {
+            num_contexts: 160,
+            rcv_array_cnt: 65536,
+            chip_rev_minor: 0x10,
+            chip_rev_major: 0,
+            impl_revision: 0,
+            data_mode: DataMode::Full,
+            backlog_limit: 4096,
+            timing: TimingParams::default(),
+        }
+    }
+}
+
+/// Why a device could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// The configuration is outside what the chip allows.
+    #[error("Invalid device configuration: {0}")]
+    InvalidConfig(&'static str),
+    /// The register tables are inconsistent (a bug).
+    #[error("Register table error")]
+    Table(#[from] TableError),
+}
+
+pub(crate) enum Event {
+    Arrive(Packet),
+    Writeback(Box<Delivery>),
+    Timer { ctxt: u32, gen: u64 },
+}
+
+/// Slots of global registers the engine reads on its fast paths.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GlobalSlots {
+    pub bth_qp: usize,
+    pub int_mask: usize,
+    pub int_map: usize,
+    pub rcv_err_status: usize,
+}
+
+/// One modelled HFI (receive side).
+pub struct HfiDevice<M: GuestAddressSpace> {
+    pub(crate) cfg: DeviceConfig,
+    pub(crate) dec: Decoders,
+    pub(crate) global: Vec<u64>,
+    pub(crate) gslots: GlobalSlots,
+    pub(crate) ctxts: Vec<RcvContext>,
+    pub(crate) rcv_array: RcvArrayStore,
+    pub(crate) rcv_array_latch: Option<(u32, u32)>,
+    pub(crate) ints: IntState,
+    pub(crate) rbuf_init_done: bool,
+    dma: Dma<M>,
+    observer: Option<Box<dyn DmaObserver>>,
+    timing: TimingModel,
+    queue: EventQueue<Event>,
+    pub(crate) now: SimTime,
+    pub(crate) counters: Counters,
+}
+
+impl<M: GuestAddressSpace> std::fmt::Debug for HfiDevice<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HfiDevice")
+            .field("now", &self.now)
+            .field("num_contexts", &self.cfg.num_contexts)
+            .field("queued_events", &self.queue.len())
+            .finish()
+    }
+}
+
+fn slot_of(dec: &Decoders, off: u64) -> Result<usize, DeviceError> {
+    dec.global
+        .decode(off)
+        .map(|s| usize::from(s.slot))
+        .ok_or(DeviceError::InvalidConfig(
+            "register table lacks a required register",
+        ))
+}
+
+impl<M: GuestAddressSpace> HfiDevice<M> {
+    /// A device in its reset state, DMAing into `mem`.
+    pub fn new(cfg: DeviceConfig, mem: M) -> Result<Self, DeviceError> {
+        if cfg.num_contexts == 0 || u64::from(cfg.num_contexts) > rxe::RXE_NUM_CONTEXTS {
+            return Err(DeviceError::InvalidConfig("num_contexts must be 1..=160"));
+        }
+        if cfg.rcv_array_cnt < 8 || cfg.rcv_array_cnt % 8 != 0 || cfg.rcv_array_cnt > 131_072 {
+            return Err(DeviceError::InvalidConfig(
+                "rcv_array_cnt must be a multiple of 8 in 8..=131072",
+            ));
+        }
+        let dec = Decoders::new()?;
+        let gslots = GlobalSlots {
+            bth_qp: slot_of(&dec, rxe::RCV_BTH_QP)?,
+            int_mask: slot_of(&dec, cce::CCE_INT_MASK.base)?,
+            int_map: slot_of(&dec, cce::CCE_INT_MAP.base)?,
+            rcv_err_status: slot_of(&dec, rxe::RCV_ERR_STATUS)?,
+        };
+        let global = dec.global.reset_values(GLOBAL_REGS);
+        let ctxts = (0..cfg.num_contexts)
+            .map(|_| RcvContext::default())
+            .collect();
+        let rcv_array = RcvArrayStore::new(cfg.rcv_array_cnt);
+        let timing = TimingModel::new(cfg.timing.clone());
+        Ok(Self {
+            cfg,
+            dec,
+            global,
+            gslots,
+            ctxts,
+            rcv_array,
+            rcv_array_latch: None,
+            ints: IntState::default(),
+            rbuf_init_done: false,
+            dma: Dma::new(mem),
+            observer: None,
+            timing,
+            queue: EventQueue::default(),
+            now: SimTime::ZERO,
+            counters: Counters::default(),
+        })
+    }
+
+    /// Device reset (FLR / DEVICE_RESET): every CSR, context, RcvArray entry and queued event
+    /// goes back to its reset state. Time and counters are kept.
+    pub fn reset(&mut self) {
+        self.global = self.dec.global.reset_values(GLOBAL_REGS);
+        for c in &mut self.ctxts {
+            *c = RcvContext::default();
+        }
+        self.rcv_array.reset();
+        self.rcv_array_latch = None;
+        self.ints = IntState::default();
+        self.rbuf_init_done = false;
+        self.queue.clear();
+        self.timing.reset();
+        self.counters.reset_count += 1;
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DeviceConfig {
+        &self.cfg
+    }
+
+    /// Current simulated time.
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The RcvArray (oracle, tests).
+    pub fn rcv_array(&self) -> &RcvArrayStore {
+        &self.rcv_array
+    }
+
+    /// A receive context (oracle, tests).
+    pub fn context(&self, ctxt: u32) -> Option<&RcvContext> {
+        self.ctxts.get(ctxt as usize)
+    }
+
+    /// The DMA target memory.
+    pub fn memory(&self) -> &M {
+        self.dma.memory()
+    }
+
+    /// Installs an observer that sees every DMA write before it lands.
+    pub fn set_dma_observer(&mut self, obs: Option<Box<dyn DmaObserver>>) {
+        self.observer = obs;
+    }
+
+    /// Takes the MSI-X vectors signalled since the last call (ascending).
+    pub fn take_interrupts(&mut self) -> Vec<u16> {
+        std::mem::take(&mut self.ints.pending).into_iter().collect()
+    }
+
+    /// True if a vector was signalled and not yet taken.
+    pub fn interrupt_pending(&self) -> bool {
+        !self.ints.pending.is_empty()
+    }
+
+    /// Time of the next queued event.
+    pub fn next_event_time(&self) -> Option<SimTime> {
+        self.queue.peek_time()
+    }
+
+    /// Number of queued events (packets in flight, timers).
+    pub fn queued_events(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// The link peer hands a packet to the link at the current time: it arrives after link
+    /// serialization (FIFO behind earlier packets) and the fixed link latency.
+    pub fn link_send(&mut self, pkt: Packet) -> SimTime {
+        self.link_send_at(self.now, pkt)
+    }
+
+    /// As [`Self::link_send`], handed to the link at `t` (not before the current time).
+    pub fn link_send_at(&mut self, t: SimTime, pkt: Packet) -> SimTime {
+        let t = t.max(self.now);
+        let arrive = self.timing.link_arrival(t, pkt.wire_len() as u64);
+        self.queue.schedule(arrive, Event::Arrive(pkt));
+        arrive
+    }
+
+    /// Processes every event due at or before `t`, then sets the clock to `t` (time never goes
+    /// backwards). Returns the number of events processed.
+    pub fn step_until(&mut self, t: SimTime) -> usize {
+        let mut n = 0;
+        while let Some((et, ev)) = self.queue.pop_due(t) {
+            self.now = self.now.max(et);
+            self.handle(ev);
+            n += 1;
+        }
+        self.now = self.now.max(t);
+        n
+    }
+
+    /// Processes events until the queue is empty; returns the time of the last one.
+    pub fn run_until_idle(&mut self) -> SimTime {
+        while let Some(t) = self.queue.peek_time() {
+            self.step_until(t);
+        }
+        self.now
+    }
+
+    /// Receives one packet at the current time and completes it immediately, bypassing the
+    /// link. Used by benches and functional tests; timing still accounts pipeline and PCIe.
+    pub fn receive_now(&mut self, pkt: Packet) {
+        self.arrive(pkt);
+        while let Some(t) = self.queue.peek_time() {
+            self.step_until(t);
+        }
+    }
+
+    fn handle(&mut self, ev: Event) {
+        match ev {
+            Event::Arrive(pkt) => self.arrive(pkt),
+            Event::Writeback(d) => self.writeback(*d),
+            Event::Timer { ctxt, gen } => self.timer(ctxt, gen),
+        }
+    }
+
+    fn kdeth_qp(&self) -> u32 {
+        let v = self.global.get(self.gslots.bth_qp).copied().unwrap_or(0);
+        rxe::RCV_BTH_QP_KDETH_QP.get(v) as u32
+    }
+
+    fn arrive(&mut self, pkt: Packet) {
+        self.counters.rx_packet_count += 1;
+        let Some((ctxt, _)) = engine::route(&pkt, self.kdeth_qp(), &mut self.counters) else {
+            return;
+        };
+        let limit = self.cfg.backlog_limit;
+        let Some(ctx) = self.ctxts.get_mut(ctxt as usize) else {
+            self.counters.rx_bad_context_drops += 1;
+            return;
+        };
+        if !ctx.enabled {
+            self.counters.rx_context_disabled_drops += 1;
+            return;
+        }
+        if !ctx.backlog.is_empty() {
+            if ctx.backlog.len() >= limit {
+                self.counters.rx_backlog_overflow_drops += 1;
+            } else {
+                self.counters.rx_backlog_count += 1;
+                ctx.backlog.push_back(pkt);
+            }
+            return;
+        }
+        if let Some(p) = self.decide(ctxt, pkt) {
+            if let Some(ctx) = self.ctxts.get_mut(ctxt as usize) {
+                ctx.backlog.push_back(p);
+            }
+        }
+    }
+
+    /// Runs the engine for `pkt` on `ctxt`; returns the packet if it must be held back.
+    fn decide(&mut self, ctxt: u32, pkt: Packet) -> Option<Packet> {
+        let kdeth_qp = self.kdeth_qp();
+        let ctx = self.ctxts.get_mut(ctxt as usize)?;
+        let Some(h) = pkt.parse() else {
+            self.counters.rx_short_packet_drops += 1;
+            return None;
+        };
+        let inp = Inputs {
+            kdeth_qp,
+            rcv_array: &self.rcv_array,
+        };
+        match engine::decide(ctx, ctxt, &h, pkt, &inp, &mut self.counters) {
+            Decision::Deliver(d) => {
+                self.schedule_writeback(d);
+                None
+            }
+            Decision::Hold(p) => Some(p),
+            Decision::Drop => None,
+        }
+    }
+
+    fn schedule_writeback(&mut self, d: Box<Delivery>) {
+        let pipe = self.timing.pipeline_done(self.now, d.expected);
+        let sizes = [
+            d.payload.map_or(0, |p| p.len as u64),
+            d.rhq.map_or(0, |r| r.entry_bytes as u64),
+            d.rhq.and_then(|r| r.tail_addr).map_or(0, |_| 8),
+        ];
+        let done = self.timing.dma_done(pipe, &sizes);
+        self.queue.schedule(done, Event::Writeback(d));
+    }
+
+    /// Retries held packets of `ctxt` (after software freed RHQ entries or eager buffers).
+    pub(crate) fn retry_backlog(&mut self, ctxt: u32) {
+        loop {
+            let Some(ctx) = self.ctxts.get_mut(ctxt as usize) else {
+                return;
+            };
+            if !ctx.enabled {
+                return;
+            }
+            ctx.blocked_rhq_full = false;
+            let Some(pkt) = ctx.backlog.pop_front() else {
+                return;
+            };
+            if let Some(p) = self.decide(ctxt, pkt) {
+                if let Some(ctx) = self.ctxts.get_mut(ctxt as usize) {
+                    ctx.backlog.push_front(p);
+                }
+                return;
+            }
+        }
+    }
+
+    fn writeback(&mut self, d: Delivery) {
+        let obs = self.observer.as_deref_mut();
+        let mut tag = DmaTag {
+            time: self.now,
+            ctxt: d.ctxt,
+            packet_id: d.packet.id,
+            kind: DmaKind::RhqEntry,
+        };
+        if let Some(p) = d.payload {
+            self.counters.rx_payload_bytes += p.len as u64;
+            if self.cfg.data_mode == DataMode::Full {
+                tag.kind = p.kind;
+                let (a, b) = d.packet.range(p.start, p.len);
+                self.dma
+                    .write(&mut self.counters, obs, &tag, p.addr, &[a, b]);
+            }
+        }
+        let Some(r) = d.rhq else { return };
+        let obs = self.observer.as_deref_mut();
+        tag.kind = DmaKind::RhqEntry;
+        let (a, b) = d.packet.range(0, r.hdr_len);
+        let rhf = r.rhf.to_le_bytes();
+        let pad_len = r.entry_bytes.saturating_sub(8 + a.len() + b.len());
+        let pad = [0u8; 128];
+        let pad = pad.get(..pad_len.min(128)).unwrap_or(&[]);
+        self.dma.write(
+            &mut self.counters,
+            obs,
+            &tag,
+            r.entry_addr,
+            &[a, b, pad, &rhf],
+        );
+        self.counters.rhq_entry_count += 1;
+        if let Some(ctx) = self.ctxts.get_mut(d.ctxt as usize) {
+            ctx.rhq_tail_visible = r.new_tail;
+        }
+        if let Some(addr) = r.tail_addr {
+            tag.kind = DmaKind::RhqTail;
+            let obs = self.observer.as_deref_mut();
+            let tail = u64::from(r.new_tail).to_le_bytes();
+            self.dma
+                .write(&mut self.counters, obs, &tag, addr, &[&tail]);
+        }
+        self.moderate(d.ctxt, d.urgent);
+    }
+
+    /// RcvAvail moderation after an RHQ entry landed.
+    fn moderate(&mut self, ctxt: u32, urgent: bool) {
+        let Some(ctx) = self.ctxts.get_mut(ctxt as usize) else {
+            return;
+        };
+        if !ctx.ctrl_bit(rxe::RCV_CTXT_CTRL_INTR_AVAIL) {
+            return;
+        }
+        ctx.intr_pending += 1;
+        let counter = ctx.intr_counter().max(1);
+        if urgent || ctx.intr_pending >= counter {
+            self.fire_rcvavail(ctxt);
+            return;
+        }
+        let reload = ctx.timeout_reload();
+        if !ctx.timer_armed && reload > 0 {
+            ctx.timer_armed = true;
+            ctx.timer_gen += 1;
+            let gen = ctx.timer_gen;
+            let ps = self
+                .timing
+                .params
+                .cclocks_ps(reload * rxe::RCV_AVAIL_TIME_OUT_UNIT_CCLOCKS);
+            self.queue
+                .schedule(self.now.plus(ps), Event::Timer { ctxt, gen });
+        }
+    }
+
+    fn timer(&mut self, ctxt: u32, gen: u64) {
+        let Some(ctx) = self.ctxts.get_mut(ctxt as usize) else {
+            return;
+        };
+        if !ctx.timer_armed || ctx.timer_gen != gen {
+            return;
+        }
+        ctx.timer_armed = false;
+        if ctx.intr_pending > 0 {
+            self.counters.intr_timeout_count += 1;
+            self.fire_rcvavail(ctxt);
+        }
+    }
+
+    pub(crate) fn fire_rcvavail(&mut self, ctxt: u32) {
+        if let Some(ctx) = self.ctxts.get_mut(ctxt as usize) {
+            ctx.intr_pending = 0;
+            ctx.timer_armed = false;
+            ctx.timer_gen += 1;
+        }
+        self.counters.intr_rcvavail_count += 1;
+        self.raise_source(cce::IS_RCVAVAIL_START + u64::from(ctxt));
+    }
+
+    pub(crate) fn raise_source(&mut self, src: u64) {
+        let mask = self
+            .global
+            .get(self.gslots.int_mask..self.gslots.int_mask + 12)
+            .unwrap_or(&[]);
+        let map = self
+            .global
+            .get(self.gslots.int_map..self.gslots.int_map + 96)
+            .unwrap_or(&[]);
+        self.ints.raise(src, mask, map, &mut self.counters);
+    }
+
+    /// BAR0 size.
+    pub const BAR0_SIZE: u64 = bar0::BAR0_SIZE;
+}
