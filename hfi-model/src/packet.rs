@@ -95,9 +95,9 @@ impl Packet {
         self.len() == 0
     }
 
-    /// Bytes on the wire: header + payload + ICRC.
+    /// Bytes on the wire: header + payload padded to a DW (BTH.PadCnt) + ICRC.
     pub fn wire_len(&self) -> usize {
-        self.len() + wire::ICRC_BYTES
+        self.len().next_multiple_of(4) + wire::ICRC_BYTES
     }
 
     /// The bytes `[start, start+len)` of `header ++ payload` as at most two slices.
@@ -220,7 +220,7 @@ mod tests {
         assert_eq!(p.range(2, 4), (&[3u8, 4][..], &[10u8, 11][..]));
         assert_eq!(p.range(4, 100), (&[][..], &[10u8, 11, 12, 13, 14, 15][..]));
         assert_eq!(p.range(100, 4), (&[][..], &[][..]));
-        assert_eq!(p.wire_len(), 14);
+        assert_eq!(p.wire_len(), 16);
     }
 
     #[test]

@@ -157,7 +157,9 @@ impl Peer {
             msg_len,
         } = *a;
         let mut h = [0u8; wire::PSM_PACKET_HDR_BYTES];
-        let pkt_dws = ((wire::PSM_PACKET_HDR_BYTES + payload_len + wire::ICRC_BYTES) / 4) as u16;
+        let pad = (4 - payload_len % 4) % 4;
+        let pkt_dws =
+            ((wire::PSM_PACKET_HDR_BYTES + payload_len + pad + wire::ICRC_BYTES) / 4) as u16;
         let lrh0 = (wire::LRH0_LNH.set(0, wire::LRH_LNH_BTH)) as u16;
         let put = |h: &mut [u8], at: usize, b: &[u8]| {
             if let Some(d) = h.get_mut(at..at + b.len()) {
@@ -169,6 +171,7 @@ impl Peer {
         put(&mut h, 4, &(pkt_dws & 0xFFF).to_be_bytes());
         put(&mut h, 6, &self.cfg.slid.to_be_bytes());
         let bth0 = wire::BTH0_OPCODE.set(0, u32::from(op))
+            | wire::BTH0_PAD_CNT.set(0, pad as u32)
             | wire::BTH0_PKEY.set(0, u32::from(self.cfg.pkey));
         let bth1 = wire::BTH1_QP_KDETH.set(0, self.cfg.kdeth_qp)
             | wire::BTH1_FLOW.set(0, u32::from(flow))

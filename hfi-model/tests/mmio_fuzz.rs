@@ -1,6 +1,13 @@
 //! Random MMIO sequences never panic and never change bits a register does not let software
 //! write. ≥ 100 000 operations per run (proptest cases × ops per case).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // test code: a panic is a failure
+
 use hfi_abi::bar0;
 use hfi_model::regs::{Access, BlockDecoder, RegSpec, GLOBAL_REGS, KERNEL_REGS, USER_REGS};
 use hfi_model::test_utils::guest_memory;

@@ -1,6 +1,13 @@
 //! Register behaviour through MMIO: identity, reset values, masks, halves, interrupts, and the
 //! policy for unknown, misaligned, out-of-range and read-only accesses.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // test code: a panic is a failure
+
 use hfi_abi::{bar0, cce, rxe};
 use hfi_model::test_utils::{guest_memory, CtxtSetup};
 use hfi_model::{DeviceConfig, HfiDevice, TimingParams};
