@@ -5,7 +5,6 @@ use std::collections::VecDeque;
 
 use hfi_abi::rxe;
 
-use crate::packet::Packet;
 use crate::regs::{kreg, ureg};
 
 /// RHQ geometry decoded from a context's CSRs.
@@ -73,8 +72,8 @@ pub struct RcvContext {
     pub hdr_ovfl: u64,
     /// Sticky BlockedRHQFull status.
     pub blocked_rhq_full: bool,
-    /// Packets held while the RHQ or eager ring is full and DontDrop is set.
-    pub backlog: VecDeque<Packet>,
+    /// Handles of packets held while the RHQ or eager ring is full and DontDrop is set.
+    pub backlog: VecDeque<u32>,
     /// RHQ entries written since the last RcvHdrHead write (interrupt moderation).
     pub intr_pending: u32,
     /// Generation of the armed moderation timer (stale timer events are ignored).
@@ -195,13 +194,11 @@ impl RcvContext {
         self.timer_gen += 1;
     }
 
-    /// Disables the context; held packets are dropped and returned for accounting.
-    pub fn disable(&mut self) -> usize {
+    /// Disables the context; returns the handles of held packets (now dropped).
+    pub fn disable(&mut self) -> Vec<u32> {
         self.enabled = false;
         self.timer_armed = false;
         self.timer_gen += 1;
-        let n = self.backlog.len();
-        self.backlog.clear();
-        n
+        self.backlog.drain(..).collect()
     }
 }

@@ -12,9 +12,9 @@ use crate::context::RcvContext;
 use crate::counters::Counters;
 use crate::dma::{Dma, DmaKind, DmaObserver, DmaTag};
 use crate::engine::{self, Decision, Delivery, Inputs};
-use crate::events::EventQueue;
+use crate::events::{EventQueue, Slab};
 use crate::irq::IntState;
-use crate::packet::Packet;
+use crate::packet::{Packet, ParsedHeader};
 use crate::regs::{Decoders, TableError, GLOBAL_REGS};
 use crate::time::SimTime;
 use crate::timing::{TimingModel, TimingParams};
@@ -80,9 +80,15 @@ pub enum DeviceError {
 }
 
 pub(crate) enum Event {
-    Arrive(Packet),
-    Writeback(Box<Delivery>),
+    Arrive(u32),
+    Writeback(u32),
     Timer { ctxt: u32, gen: u64 },
+}
+
+/// A packet inside the device and, once decided, the plan of its DMA writes.
+struct InFlight {
+    pkt: Packet,
+    plan: Option<Delivery>,
 }
 
 /// Slots of global registers the engine reads on its fast paths.
@@ -109,6 +115,7 @@ pub struct HfiDevice<M: GuestAddressSpace> {
     observer: Option<Box<dyn DmaObserver>>,
     timing: TimingModel,
     queue: EventQueue<Event>,
+    packets: Slab<InFlight>,
     pub(crate) now: SimTime,
     pub(crate) counters: Counters,
 }
@@ -170,6 +177,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             observer: None,
             timing,
             queue: EventQueue::default(),
+            packets: Slab::default(),
             now: SimTime::ZERO,
             counters: Counters::default(),
         })
@@ -187,6 +195,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
         self.ints = IntState::default();
         self.rbuf_init_done = false;
         self.queue.clear();
+        self.packets.clear();
         self.timing.reset();
         self.counters.reset_count += 1;
     }
@@ -256,7 +265,8 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
     pub fn link_send_at(&mut self, t: SimTime, pkt: Packet) -> SimTime {
         let t = t.max(self.now);
         let arrive = self.timing.link_arrival(t, pkt.wire_len() as u64);
-        self.queue.schedule(arrive, Event::Arrive(pkt));
+        let h = self.packets.insert(InFlight { pkt, plan: None });
+        self.queue.schedule(arrive, Event::Arrive(h));
         arrive
     }
 
@@ -275,8 +285,9 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
 
     /// Processes events until the queue is empty; returns the time of the last one.
     pub fn run_until_idle(&mut self) -> SimTime {
-        while let Some(t) = self.queue.peek_time() {
-            self.step_until(t);
+        while let Some((et, ev)) = self.queue.pop_due(SimTime(u64::MAX)) {
+            self.now = self.now.max(et);
+            self.handle(ev);
         }
         self.now
     }
@@ -284,16 +295,20 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
     /// Receives one packet at the current time and completes it immediately, bypassing the
     /// link. Used by benches and functional tests; timing still accounts pipeline and PCIe.
     pub fn receive_now(&mut self, pkt: Packet) {
-        self.arrive(pkt);
-        while let Some(t) = self.queue.peek_time() {
-            self.step_until(t);
-        }
+        let h = self.packets.insert(InFlight { pkt, plan: None });
+        self.arrive(h);
+        self.run_until_idle();
+    }
+
+    /// Packets inside the device (in flight or held back).
+    pub fn packets_in_device(&self) -> usize {
+        self.packets.len()
     }
 
     fn handle(&mut self, ev: Event) {
         match ev {
-            Event::Arrive(pkt) => self.arrive(pkt),
-            Event::Writeback(d) => self.writeback(*d),
+            Event::Arrive(h) => self.arrive(h),
+            Event::Writeback(h) => self.writeback(h),
             Event::Timer { ctxt, gen } => self.timer(ctxt, gen),
         }
     }
@@ -303,67 +318,83 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
         rxe::RCV_BTH_QP_KDETH_QP.get(v) as u32
     }
 
-    fn arrive(&mut self, pkt: Packet) {
+    fn arrive(&mut self, handle: u32) {
         self.counters.rx_packet_count += 1;
-        let Some((ctxt, _)) = engine::route(&pkt, self.kdeth_qp(), &mut self.counters) else {
+        let kdeth_qp = self.kdeth_qp();
+        let routed = self
+            .packets
+            .get(handle)
+            .and_then(|f| engine::route(&f.pkt, kdeth_qp, &mut self.counters));
+        let Some((ctxt, h)) = routed else {
+            self.packets.remove(handle);
             return;
         };
         let limit = self.cfg.backlog_limit;
         let Some(ctx) = self.ctxts.get_mut(ctxt as usize) else {
             self.counters.rx_bad_context_drops += 1;
+            self.packets.remove(handle);
             return;
         };
         if !ctx.enabled {
             self.counters.rx_context_disabled_drops += 1;
+            self.packets.remove(handle);
             return;
         }
         if !ctx.backlog.is_empty() {
             if ctx.backlog.len() >= limit {
                 self.counters.rx_backlog_overflow_drops += 1;
+                self.packets.remove(handle);
             } else {
                 self.counters.rx_backlog_count += 1;
-                ctx.backlog.push_back(pkt);
+                ctx.backlog.push_back(handle);
             }
             return;
         }
-        if let Some(p) = self.decide(ctxt, pkt) {
+        if !self.decide(ctxt, &h, handle) {
             if let Some(ctx) = self.ctxts.get_mut(ctxt as usize) {
-                ctx.backlog.push_back(p);
+                ctx.backlog.push_back(handle);
             }
         }
     }
 
-    /// Runs the engine for `pkt` on `ctxt`; returns the packet if it must be held back.
-    fn decide(&mut self, ctxt: u32, pkt: Packet) -> Option<Packet> {
+    /// Runs the engine for packet `handle` on `ctxt`; returns false if it must be held back.
+    fn decide(&mut self, ctxt: u32, h: &ParsedHeader, handle: u32) -> bool {
         let kdeth_qp = self.kdeth_qp();
-        let ctx = self.ctxts.get_mut(ctxt as usize)?;
-        let Some(h) = pkt.parse() else {
-            self.counters.rx_short_packet_drops += 1;
-            return None;
+        let (Some(ctx), Some(f)) = (
+            self.ctxts.get_mut(ctxt as usize),
+            self.packets.get_mut(handle),
+        ) else {
+            return true;
         };
         let inp = Inputs {
             kdeth_qp,
             rcv_array: &self.rcv_array,
         };
-        match engine::decide(ctx, ctxt, &h, pkt, &inp, &mut self.counters) {
+        match engine::decide(ctx, ctxt, h, &f.pkt, &inp, &mut self.counters) {
             Decision::Deliver(d) => {
-                self.schedule_writeback(d);
-                None
+                self.schedule_writeback(handle, d);
+                true
             }
-            Decision::Hold(p) => Some(p),
-            Decision::Drop => None,
+            Decision::Hold => false,
+            Decision::Drop => {
+                self.packets.remove(handle);
+                true
+            }
         }
     }
 
-    fn schedule_writeback(&mut self, d: Box<Delivery>) {
+    fn schedule_writeback(&mut self, handle: u32, d: Delivery) {
         let pipe = self.timing.pipeline_done(self.now, d.expected);
         let sizes = [
-            d.payload.map_or(0, |p| p.len as u64),
-            d.rhq.map_or(0, |r| r.entry_bytes as u64),
+            d.payload.map_or(0, |p| u64::from(p.len)),
+            d.rhq.map_or(0, |r| u64::from(r.entry_bytes)),
             d.rhq.and_then(|r| r.tail_addr).map_or(0, |_| 8),
         ];
         let done = self.timing.dma_done(pipe, &sizes);
-        self.queue.schedule(done, Event::Writeback(d));
+        if let Some(f) = self.packets.get_mut(handle) {
+            f.plan = Some(d);
+        }
+        self.queue.schedule(done, Event::Writeback(handle));
     }
 
     /// Retries held packets of `ctxt` (after software freed RHQ entries or eager buffers).
@@ -376,62 +407,83 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
                 return;
             }
             ctx.blocked_rhq_full = false;
-            let Some(pkt) = ctx.backlog.pop_front() else {
+            let Some(handle) = ctx.backlog.pop_front() else {
                 return;
             };
-            if let Some(p) = self.decide(ctxt, pkt) {
+            let Some(h) = self.packets.get(handle).and_then(|f| f.pkt.parse()) else {
+                self.packets.remove(handle);
+                continue;
+            };
+            if !self.decide(ctxt, &h, handle) {
                 if let Some(ctx) = self.ctxts.get_mut(ctxt as usize) {
-                    ctx.backlog.push_front(p);
+                    ctx.backlog.push_front(handle);
                 }
                 return;
             }
         }
     }
 
-    fn writeback(&mut self, d: Delivery) {
+    /// Drops held packets (context disabled).
+    pub(crate) fn drop_packets(&mut self, handles: Vec<u32>) {
+        self.counters.rx_context_disabled_drops += handles.len() as u64;
+        for h in handles {
+            self.packets.remove(h);
+        }
+    }
+
+    fn writeback(&mut self, handle: u32) {
+        let Some(InFlight { pkt, plan: Some(d) }) = self.packets.get(handle) else {
+            self.packets.remove(handle);
+            return;
+        };
+        let d = *d;
         let obs = self.observer.as_deref_mut();
         let mut tag = DmaTag {
             time: self.now,
             ctxt: d.ctxt,
-            packet_id: d.packet.id,
+            packet_id: d.packet_id,
             kind: DmaKind::RhqEntry,
         };
         if let Some(p) = d.payload {
             self.counters.rx_payload_bytes += p.len as u64;
             if self.cfg.data_mode == DataMode::Full {
                 tag.kind = p.kind;
-                let (a, b) = d.packet.range(p.start, p.len);
+                let (a, b) = pkt.range(p.start as usize, p.len as usize);
                 self.dma
                     .write(&mut self.counters, obs, &tag, p.addr, &[a, b]);
             }
         }
-        let Some(r) = d.rhq else { return };
-        let obs = self.observer.as_deref_mut();
-        tag.kind = DmaKind::RhqEntry;
-        let (a, b) = d.packet.range(0, r.hdr_len);
-        let rhf = r.rhf.to_le_bytes();
-        let pad_len = r.entry_bytes.saturating_sub(8 + a.len() + b.len());
-        let pad = [0u8; 128];
-        let pad = pad.get(..pad_len.min(128)).unwrap_or(&[]);
-        self.dma.write(
-            &mut self.counters,
-            obs,
-            &tag,
-            r.entry_addr,
-            &[a, b, pad, &rhf],
-        );
-        self.counters.rhq_entry_count += 1;
-        if let Some(ctx) = self.ctxts.get_mut(d.ctxt as usize) {
-            ctx.rhq_tail_visible = r.new_tail;
-        }
-        if let Some(addr) = r.tail_addr {
-            tag.kind = DmaKind::RhqTail;
+        if let Some(r) = d.rhq {
             let obs = self.observer.as_deref_mut();
-            let tail = u64::from(r.new_tail).to_le_bytes();
-            self.dma
-                .write(&mut self.counters, obs, &tag, addr, &[&tail]);
+            tag.kind = DmaKind::RhqEntry;
+            let (a, b) = pkt.range(0, r.hdr_len as usize);
+            let rhf = r.rhf.to_le_bytes();
+            let pad_len = (r.entry_bytes as usize).saturating_sub(8 + a.len() + b.len());
+            let pad = [0u8; 128];
+            let pad = pad.get(..pad_len.min(128)).unwrap_or(&[]);
+            self.dma.write(
+                &mut self.counters,
+                obs,
+                &tag,
+                r.entry_addr,
+                &[a, b, pad, &rhf],
+            );
+            self.counters.rhq_entry_count += 1;
+            if let Some(ctx) = self.ctxts.get_mut(d.ctxt as usize) {
+                ctx.rhq_tail_visible = r.new_tail;
+            }
+            if let Some(addr) = r.tail_addr {
+                tag.kind = DmaKind::RhqTail;
+                let obs = self.observer.as_deref_mut();
+                let tail = u64::from(r.new_tail).to_le_bytes();
+                self.dma
+                    .write(&mut self.counters, obs, &tag, addr, &[&tail]);
+            }
         }
-        self.moderate(d.ctxt, d.urgent);
+        self.packets.remove(handle);
+        if d.rhq.is_some() {
+            self.moderate(d.ctxt, d.urgent);
+        }
     }
 
     /// RcvAvail moderation after an RHQ entry landed.

@@ -32,9 +32,9 @@ pub struct PayloadWrite {
     /// Host DMA address.
     pub addr: u64,
     /// Start of the payload in the packet (bytes, = RcvHdrSize·4).
-    pub start: usize,
+    pub start: u32,
     /// Length in bytes.
-    pub len: usize,
+    pub len: u32,
     /// Purpose (for the observer).
     pub kind: DmaKind,
 }
@@ -45,9 +45,9 @@ pub struct RhqWrite {
     /// Address of the entry.
     pub entry_addr: u64,
     /// Entry size in bytes.
-    pub entry_bytes: usize,
+    pub entry_bytes: u32,
     /// Header bytes copied (from the start of the packet).
-    pub hdr_len: usize,
+    pub hdr_len: u32,
     /// The RHF written in the entry's last 8 bytes.
     pub rhf: Rhf,
     /// Tail (DW offset) after this entry.
@@ -57,12 +57,12 @@ pub struct RhqWrite {
 }
 
 /// Everything the writeback event does for one packet.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct Delivery {
     /// Receive context.
     pub ctxt: u32,
-    /// The packet (its bytes are the DMA source).
-    pub packet: Packet,
+    /// The packet's sender-chosen id (for DMA tags).
+    pub packet_id: u64,
     /// Payload write, if the payload is placed.
     pub payload: Option<PayloadWrite>,
     /// RHQ entry, unless the header was suppressed.
@@ -77,9 +77,9 @@ pub struct Delivery {
 #[derive(Debug)]
 pub enum Decision {
     /// Deliver (DMA at writeback).
-    Deliver(Box<Delivery>),
+    Deliver(Delivery),
     /// Hold back: the context's RHQ or eager ring is full and DontDrop is set.
-    Hold(Packet),
+    Hold,
     /// Dropped (counted).
     Drop,
 }
@@ -265,7 +265,7 @@ pub fn decide(
     ctx: &mut RcvContext,
     ctxt: u32,
     h: &ParsedHeader,
-    pkt: Packet,
+    pkt: &Packet,
     inp: &Inputs<'_>,
     c: &mut Counters,
 ) -> Decision {
@@ -307,8 +307,8 @@ pub fn decide(
                     if payload_len > 0 {
                         payload = Some(PayloadWrite {
                             addr,
-                            start: split,
-                            len: payload_len,
+                            start: split as u32,
+                            len: payload_len as u32,
                             kind: DmaKind::ExpectedPayload { rcv_entry: entry },
                         });
                     }
@@ -329,8 +329,8 @@ pub fn decide(
                     rhf = rhf::RHF_EGR_OFFSET.set(rhf, off_blocks);
                     payload = Some(PayloadWrite {
                         addr,
-                        start: split,
-                        len: payload_len,
+                        start: split as u32,
+                        len: payload_len as u32,
                         kind: DmaKind::EagerPayload { egr_index: index },
                     });
                 }
@@ -338,7 +338,7 @@ pub fn decide(
                     if ctx.ctrl_bit(rxe::RCV_CTXT_CTRL_DONT_DROP_EGR_FULL) {
                         (ctx.egr_cur, ctx.egr_used) = egr_snapshot;
                         c.rx_backlog_count += 1;
-                        return Decision::Hold(pkt);
+                        return Decision::Hold;
                     }
                     c.rx_egr_full_drops += 1;
                     rhf = rhf::RHF_TID_ERR.set(rhf, 1);
@@ -360,7 +360,7 @@ pub fn decide(
             if ctx.ctrl_bit(rxe::RCV_CTXT_CTRL_DONT_DROP_RHQ_FULL) {
                 ctx.blocked_rhq_full = true;
                 c.rx_backlog_count += 1;
-                return Decision::Hold(pkt);
+                return Decision::Hold;
             }
             ctx.hdr_ovfl += 1;
             c.rx_rhq_full_drops += 1;
@@ -378,8 +378,8 @@ pub fn decide(
             .then(|| ctx.kregs[crate::regs::kreg::HDR_TAIL_ADDR]);
         Some(RhqWrite {
             entry_addr,
-            entry_bytes,
-            hdr_len: split.min(room),
+            entry_bytes: entry_bytes as u32,
+            hdr_len: split.min(room) as u32,
             rhf: Rhf(rhf),
             new_tail,
             tail_addr,
@@ -390,12 +390,12 @@ pub fn decide(
     } else if !expected && payload.is_some() {
         c.rx_eager_count += 1;
     }
-    Decision::Deliver(Box::new(Delivery {
+    Decision::Deliver(Delivery {
         ctxt,
-        packet: pkt,
+        packet_id: pkt.id,
         payload,
         rhq,
         urgent: k.intr(),
         expected,
-    }))
+    })
 }

@@ -349,7 +349,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             }
             (true, false) => {
                 let dropped = ctx.disable();
-                self.counters.rx_context_disabled_drops += dropped as u64;
+                self.drop_packets(dropped);
             }
             _ => {}
         }

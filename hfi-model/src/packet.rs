@@ -10,7 +10,7 @@ use std::sync::Arc;
 use hfi_abi::wire::{self, Kdeth0};
 
 /// Largest header this model carries inline (bytes).
-pub const MAX_HDR_BYTES: usize = 128;
+pub const MAX_HDR_BYTES: usize = 64;
 
 /// A received or sent packet (PBC stripped, ICRC not stored).
 #[derive(Clone)]
@@ -229,7 +229,7 @@ mod tests {
         let p = Packet::new(&[], Some((buf, 6, 100)), 0);
         assert_eq!(p.payload().len(), 2);
         let q = Packet::from_bytes(&[0u8; 300], 0);
-        assert_eq!((q.header().len(), q.payload().len()), (128, 172));
+        assert_eq!((q.header().len(), q.payload().len()), (64, 236));
     }
 
     #[test]
