@@ -71,34 +71,14 @@ pub fn expected_workload(
         );
         tids.extend(TidInfo::for_entry(i as u32, 512));
     }
-    let data: Arc<[u8]> = Arc::from(
-        (0..buf_len)
-            .map(|i| (i * 131 + 7) as u8)
-            .collect::<Vec<_>>(),
-    );
-    let mut peer = match Peer::new(PeerConfig {
-        mtu,
-        ..Default::default()
-    }) {
-        Ok(p) => p,
-        Err(e) => panic!("bench peer: {e}"),
-    };
-    let dest = Dest {
-        ctxt: 1,
-        subctxt: 0,
-        msg_id: 1,
-    };
+    let data: Arc<[u8]> = Arc::from((0..buf_len).map(|i| (i * 131 + 7) as u8).collect::<Vec<_>>());
+    let mut peer =
+        Peer::new(PeerConfig { mtu, ..Default::default() }).map_err(|e| e.to_string())?;
+    let dest = Dest { ctxt: 1, subctxt: 0, msg_id: 1 };
     let packets = peer
         .expected_message(dest, FlowPos::default(), &tids, 0, &data)
         .map_err(|e| e.to_string())?;
-    let mut w = ExpectedWorkload {
-        dev,
-        setup,
-        packets,
-        data,
-        buf_len,
-        mtu: mtu as usize,
-    };
+    let mut w = ExpectedWorkload { dev, setup, packets, data, buf_len, mtu: mtu as usize };
     w.rearm();
     Ok(w)
 }

@@ -15,10 +15,7 @@ pub struct Field {
 impl Field {
     /// A field of `width` bits starting at bit `shift`.
     pub const fn new(shift: u32, width: u32) -> Self {
-        assert!(
-            width >= 1 && shift + width <= 64,
-            "field outside a 64-bit word"
-        );
+        assert!(width >= 1 && shift + width <= 64, "field outside a 64-bit word");
         Self { shift, width }
     }
 
@@ -74,10 +71,7 @@ pub struct Field32 {
 impl Field32 {
     /// A field of `width` bits starting at bit `shift`.
     pub const fn new(shift: u32, width: u32) -> Self {
-        assert!(
-            width >= 1 && shift + width <= 32,
-            "field outside a 32-bit word"
-        );
+        assert!(width >= 1 && shift + width <= 32, "field outside a 32-bit word");
         Self { shift, width }
     }
 
@@ -128,11 +122,7 @@ impl RegArray {
     /// A register array.
     pub const fn new(base: u64, stride: u64, count: u64) -> Self {
         assert!(stride > 0, "zero stride");
-        Self {
-            base,
-            stride,
-            count,
-        }
+        Self { base, stride, count }
     }
 
     /// BAR0 offset of element `i`, or `None` past the end.

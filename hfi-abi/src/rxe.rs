@@ -239,15 +239,10 @@ mod tests {
     #[test]
     fn worked_absolute_offsets() {
         assert_eq!(
-            RXE_PER_CONTEXT_KERNEL
-                .offset(1)
-                .map(|b| b + RCV_AVAIL_TIME_OUT),
+            RXE_PER_CONTEXT_KERNEL.offset(1).map(|b| b + RCV_AVAIL_TIME_OUT),
             Some(0x110_0150)
         );
-        assert_eq!(
-            RXE_PER_CONTEXT_USER.offset(1).map(|b| b + RCV_HDR_HEAD),
-            Some(0x130_1008)
-        );
+        assert_eq!(RXE_PER_CONTEXT_USER.offset(1).map(|b| b + RCV_HDR_HEAD), Some(0x130_1008));
         assert_eq!(RCV_TID_FLOW_TABLE.offset(31), Some(0x8F8));
     }
 

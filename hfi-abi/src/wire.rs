@@ -156,11 +156,7 @@ impl Kdeth0 {
 
     /// Byte offset into the TID buffer (Offset × unit).
     pub const fn byte_offset(self) -> u64 {
-        let unit = if self.om() {
-            KDETH_OM_LARGE_UNIT
-        } else {
-            KDETH_OM_SMALL_UNIT
-        };
+        let unit = if self.om() { KDETH_OM_LARGE_UNIT } else { KDETH_OM_SMALL_UNIT };
         KDETH0_OFFSET.get(self.0) as u64 * unit
     }
     /// OM.
@@ -226,10 +222,7 @@ mod tests {
         assert_eq!(k.0, (2 << 30) | (1 << 29) | (2 << 26) | (5 << 16) | 2048);
         assert_eq!(k.0, 0xA805_0800);
         assert_eq!(k.byte_offset(), 8192);
-        assert_eq!(
-            (k.tid(), k.tidctrl(), k.sh(), k.intr(), k.kver()),
-            (5, 2, true, false, 2)
-        );
+        assert_eq!((k.tid(), k.tidctrl(), k.sh(), k.intr(), k.kver()), (5, 2, true, false, 2));
     }
 
     #[test]

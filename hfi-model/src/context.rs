@@ -126,12 +126,7 @@ impl RcvContext {
         if entries < 2 || addr == 0 {
             return None;
         }
-        Some(RhqGeometry {
-            addr,
-            entries,
-            ent_dws,
-            hdr_dws,
-        })
+        Some(RhqGeometry { addr, entries, ent_dws, hdr_dws })
     }
 
     /// The eager configuration.
@@ -143,11 +138,7 @@ impl RcvContext {
             base: (rxe::RCV_EGR_CTRL_EGR_BASE_INDEX.get(v) << 3) as u32,
             count: (rxe::RCV_EGR_CTRL_EGR_CNT.get(v) << 3) as u32,
             one_packet: self.ctrl_bit(rxe::RCV_CTXT_CTRL_ONE_PACKET_PER_EGR_BUFFER),
-            buf_size: if size.is_eager_size() {
-                size.bytes()
-            } else {
-                None
-            },
+            buf_size: if size.is_eager_size() { size.bytes() } else { None },
         }
     }
 

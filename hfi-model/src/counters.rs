@@ -133,10 +133,7 @@ mod tests {
 
     #[test]
     fn json_has_every_counter() {
-        let c = Counters {
-            rx_egr_full_drops: 3,
-            ..Default::default()
-        };
+        let c = Counters { rx_egr_full_drops: 3, ..Default::default() };
         let j = c.to_json();
         assert_eq!(j["rx_egr_full_drops"], 3);
         assert_eq!(j.as_object().map(|o| o.len()), Some(c.iter().count()));
@@ -147,9 +144,7 @@ mod tests {
     fn names_follow_the_convention() {
         for (name, _) in Counters::default().iter() {
             assert!(
-                ["_count", "_drops", "_fails", "_bytes"]
-                    .iter()
-                    .any(|s| name.ends_with(s)),
+                ["_count", "_drops", "_fails", "_bytes"].iter().any(|s| name.ends_with(s)),
                 "{name}"
             );
         }

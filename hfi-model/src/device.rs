@@ -134,9 +134,7 @@ fn slot_of(dec: &Decoders, off: u64) -> Result<usize, DeviceError> {
     dec.global
         .decode(off)
         .map(|s| usize::from(s.slot))
-        .ok_or(DeviceError::InvalidConfig(
-            "register table lacks a required register",
-        ))
+        .ok_or(DeviceError::InvalidConfig("register table lacks a required register"))
 }
 
 impl<M: GuestAddressSpace> HfiDevice<M> {
@@ -158,9 +156,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             rcv_err_status: slot_of(&dec, rxe::RCV_ERR_STATUS)?,
         };
         let global = dec.global.reset_values(GLOBAL_REGS);
-        let ctxts = (0..cfg.num_contexts)
-            .map(|_| RcvContext::default())
-            .collect();
+        let ctxts = (0..cfg.num_contexts).map(|_| RcvContext::default()).collect();
         let rcv_array = RcvArrayStore::new(cfg.rcv_array_cnt);
         let timing = TimingModel::new(cfg.timing.clone());
         Ok(Self {
@@ -360,16 +356,12 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
     /// Runs the engine for packet `handle` on `ctxt`; returns false if it must be held back.
     fn decide(&mut self, ctxt: u32, h: &ParsedHeader, handle: u32) -> bool {
         let kdeth_qp = self.kdeth_qp();
-        let (Some(ctx), Some(f)) = (
-            self.ctxts.get_mut(ctxt as usize),
-            self.packets.get_mut(handle),
-        ) else {
+        let (Some(ctx), Some(f)) =
+            (self.ctxts.get_mut(ctxt as usize), self.packets.get_mut(handle))
+        else {
             return true;
         };
-        let inp = Inputs {
-            kdeth_qp,
-            rcv_array: &self.rcv_array,
-        };
+        let inp = Inputs { kdeth_qp, rcv_array: &self.rcv_array };
         match engine::decide(ctx, ctxt, h, &f.pkt, &inp, &mut self.counters) {
             Decision::Deliver(d) => {
                 self.schedule_writeback(handle, d);
@@ -449,8 +441,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             if self.cfg.data_mode == DataMode::Full {
                 tag.kind = p.kind;
                 let (a, b) = pkt.range(p.start as usize, p.len as usize);
-                self.dma
-                    .write(&mut self.counters, obs, &tag, p.addr, &[a, b]);
+                self.dma.write(&mut self.counters, obs, &tag, p.addr, &[a, b]);
             }
         }
         if let Some(r) = d.rhq {
@@ -461,13 +452,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             let pad_len = (r.entry_bytes as usize).saturating_sub(8 + a.len() + b.len());
             let pad = [0u8; 128];
             let pad = pad.get(..pad_len.min(128)).unwrap_or(&[]);
-            self.dma.write(
-                &mut self.counters,
-                obs,
-                &tag,
-                r.entry_addr,
-                &[a, b, pad, &rhf],
-            );
+            self.dma.write(&mut self.counters, obs, &tag, r.entry_addr, &[a, b, pad, &rhf]);
             self.counters.rhq_entry_count += 1;
             if let Some(ctx) = self.ctxts.get_mut(d.ctxt as usize) {
                 ctx.rhq_tail_visible = r.new_tail;
@@ -476,8 +461,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
                 tag.kind = DmaKind::RhqTail;
                 let obs = self.observer.as_deref_mut();
                 let tail = u64::from(r.new_tail).to_le_bytes();
-                self.dma
-                    .write(&mut self.counters, obs, &tag, addr, &[&tail]);
+                self.dma.write(&mut self.counters, obs, &tag, addr, &[&tail]);
             }
         }
         self.packets.remove(handle);
@@ -505,12 +489,8 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             ctx.timer_armed = true;
             ctx.timer_gen += 1;
             let gen = ctx.timer_gen;
-            let ps = self
-                .timing
-                .params
-                .cclocks_ps(reload * rxe::RCV_AVAIL_TIME_OUT_UNIT_CCLOCKS);
-            self.queue
-                .schedule(self.now.plus(ps), Event::Timer { ctxt, gen });
+            let ps = self.timing.params.cclocks_ps(reload * rxe::RCV_AVAIL_TIME_OUT_UNIT_CCLOCKS);
+            self.queue.schedule(self.now.plus(ps), Event::Timer { ctxt, gen });
         }
     }
 
@@ -539,14 +519,8 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
     }
 
     pub(crate) fn raise_source(&mut self, src: u64) {
-        let mask = self
-            .global
-            .get(self.gslots.int_mask..self.gslots.int_mask + 12)
-            .unwrap_or(&[]);
-        let map = self
-            .global
-            .get(self.gslots.int_map..self.gslots.int_map + 96)
-            .unwrap_or(&[]);
+        let mask = self.global.get(self.gslots.int_mask..self.gslots.int_mask + 12).unwrap_or(&[]);
+        let map = self.global.get(self.gslots.int_map..self.gslots.int_map + 96).unwrap_or(&[]);
         self.ints.raise(src, mask, map, &mut self.counters);
     }
 

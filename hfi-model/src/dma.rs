@@ -115,12 +115,7 @@ mod tests {
     }
 
     fn tag() -> DmaTag {
-        DmaTag {
-            time: SimTime::ZERO,
-            ctxt: 0,
-            packet_id: 1,
-            kind: DmaKind::RhqTail,
-        }
+        DmaTag { time: SimTime::ZERO, ctxt: 0, packet_id: 1, kind: DmaKind::RhqTail }
     }
 
     #[test]

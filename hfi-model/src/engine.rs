@@ -144,10 +144,7 @@ fn tid_lookup(
         c.rx_tid_overflow_count += 1;
         return Tid::Err;
     }
-    Tid::Ok {
-        addr: e.dma_addr() + off,
-        entry,
-    }
+    Tid::Ok { addr: e.dma_addr() + off, entry }
 }
 
 enum Flow {
@@ -189,9 +186,7 @@ fn check_flow(ctx: &mut RcvContext, h: &ParsedHeader, c: &mut Counters) -> Flow 
         return Flow::Error(rhf::rte::EXPECTED_FLOW_SEQ_ERR);
     }
     *slot = rxe::TID_FLOW_SEQ.set(f, rxe::TID_FLOW_SEQ.get(f) + 1);
-    Flow::Match {
-        suppress_ok: rxe::TID_FLOW_HDR_SUPP_ENABLE.get(f) == 1,
-    }
+    Flow::Match { suppress_ok: rxe::TID_FLOW_HDR_SUPP_ENABLE.get(f) == 1 }
 }
 
 /// Reserves the next RHQ entry, or `None` when the queue is full.
@@ -207,11 +202,7 @@ fn reserve_rhq(ctx: &mut RcvContext, g: &RhqGeometry) -> Option<(u64, u32)> {
 }
 
 enum Egr {
-    Placed {
-        addr: u64,
-        index: u32,
-        off_blocks: u64,
-    },
+    Placed { addr: u64, index: u32, off_blocks: u64 },
     Full,
     BadEntry,
 }
@@ -227,11 +218,7 @@ fn place_eager(ctx: &mut RcvContext, inp: &Inputs<'_>, len: usize) -> Egr {
     let size_of = |b: u32| -> Option<(u64, u64)> {
         let e = inp.rcv_array.read(cfg.base + b)?;
         let entry_size = e.buf_size().bytes()?;
-        let size = if cfg.one_packet {
-            entry_size
-        } else {
-            cfg.buf_size?.min(entry_size)
-        };
+        let size = if cfg.one_packet { entry_size } else { cfg.buf_size?.min(entry_size) };
         Some((e.dma_addr(), size))
     };
     // One packet per buffer, or this packet does not fit what is left: move to a new buffer.
@@ -253,11 +240,7 @@ fn place_eager(ctx: &mut RcvContext, inp: &Inputs<'_>, len: usize) -> Egr {
     }
     let off = ctx.egr_used;
     ctx.egr_used += len.div_ceil(64) * 64;
-    Egr::Placed {
-        addr: base + off,
-        index: ctx.egr_cur,
-        off_blocks: off / 64,
-    }
+    Egr::Placed { addr: base + off, index: ctx.egr_cur, off_blocks: off / 64 }
 }
 
 /// Decides the fate of a packet for an enabled context.
@@ -287,11 +270,7 @@ pub fn decide(
     if !len_ok {
         c.rx_len_err_count += 1;
         rhf = rhf::RHF_LEN_ERR.set(rhf, 1);
-        let t = if expected {
-            RcvType::Expected
-        } else {
-            RcvType::Eager
-        };
+        let t = if expected { RcvType::Expected } else { RcvType::Eager };
         rhf = rhf::RHF_RCV_TYPE.set(rhf, t as u64);
     } else if expected {
         rhf = rhf::RHF_RCV_TYPE.set(rhf, RcvType::Expected as u64);
@@ -319,11 +298,7 @@ pub fn decide(
         rhf = rhf::RHF_RCV_TYPE.set(rhf, RcvType::Eager as u64);
         if payload_len > 0 {
             match place_eager(ctx, inp, payload_len) {
-                Egr::Placed {
-                    addr,
-                    index,
-                    off_blocks,
-                } => {
+                Egr::Placed { addr, index, off_blocks } => {
                     rhf = rhf::RHF_USE_EGR_BFR.set(rhf, 1);
                     rhf = rhf::RHF_EGR_INDEX.set(rhf, u64::from(index));
                     rhf = rhf::RHF_EGR_OFFSET.set(rhf, off_blocks);

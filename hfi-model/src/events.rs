@@ -15,10 +15,7 @@ pub struct Slab<T> {
 
 impl<T> Default for Slab<T> {
     fn default() -> Self {
-        Self {
-            slots: Vec::new(),
-            free: Vec::new(),
-        }
+        Self { slots: Vec::new(), free: Vec::new() }
     }
 }
 
@@ -131,11 +128,7 @@ impl<E> std::fmt::Debug for EventQueue<E> {
 
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
-        Self {
-            lane: VecDeque::new(),
-            heap: BinaryHeap::new(),
-            next_seq: 0,
-        }
+        Self { lane: VecDeque::new(), heap: BinaryHeap::new(), next_seq: 0 }
     }
 }
 
@@ -172,11 +165,7 @@ impl<E> EventQueue<E> {
         if t > until {
             return None;
         }
-        let e = if from_heap {
-            self.heap.pop()
-        } else {
-            self.lane.pop_front()
-        }?;
+        let e = if from_heap { self.heap.pop() } else { self.lane.pop_front() }?;
         Some((e.time, e.event))
     }
 
@@ -224,9 +213,7 @@ mod tests {
         let mut popped = Vec::new();
         let mut want = Vec::new();
         for seq in 0..5000u64 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let t = (seq / 3) + (x >> 60);
             q.schedule(SimTime(t), seq);
             reference.push((t, seq));

@@ -58,9 +58,7 @@ impl IntState {
     }
 
     fn signal(&mut self, src: u64, map: &[u64], c: &mut Counters) {
-        let byte = map
-            .get((src / 8) as usize)
-            .map_or(0, |m| (m >> ((src % 8) * 8)) & 0xFF);
+        let byte = map.get((src / 8) as usize).map_or(0, |m| (m >> ((src % 8) * 8)) & 0xFF);
         self.pending.insert(byte as u16);
         c.intr_msix_count += 1;
     }

@@ -42,19 +42,12 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
                 .map_or(Target::Unknown, |s| Target::Kernel(c as u32, s));
         }
         if let Some((c, o)) = bar0::RXE_PER_CONTEXT_USER.with_count(n).index(reg_off) {
-            return self
-                .dec
-                .user
-                .decode(o)
-                .map_or(Target::Unknown, |s| Target::User(c as u32, s));
+            return self.dec.user.decode(o).map_or(Target::Unknown, |s| Target::User(c as u32, s));
         }
         if reg_off >= bar0::TXE_PIO_SEND {
             return Target::Pio;
         }
-        self.dec
-            .global
-            .decode(reg_off)
-            .map_or(Target::Unknown, Target::Global)
+        self.dec.global.decode(reg_off).map_or(Target::Unknown, Target::Global)
     }
 
     /// Checks size, alignment and range; counts and returns false when the access is bad.
@@ -63,10 +56,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             self.counters.mmio_bad_size_count += 1;
             return false;
         }
-        if offset
-            .checked_add(len as u64)
-            .is_none_or(|end| end > bar0::BAR0_SIZE)
-        {
+        if offset.checked_add(len as u64).is_none_or(|end| end > bar0::BAR0_SIZE) {
             self.counters.mmio_out_of_range_count += 1;
             return false;
         }
@@ -109,11 +99,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             return;
         }
         let reg_off = offset & !7;
-        let half = if data.len() == 4 {
-            Some(offset & 4 != 0)
-        } else {
-            None
-        };
+        let half = if data.len() == 4 { Some(offset & 4 != 0) } else { None };
         let raw = match data.len() {
             4 => u64::from(u32::from_le_bytes(data.try_into().unwrap_or([0; 4]))),
             _ => u64::from_le_bytes(data.try_into().unwrap_or([0; 8])),
@@ -202,12 +188,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             ReadHook::RcvStatus => {
                 rxe::RCV_STATUS_RX_RBUF_INIT_DONE.encode(u64::from(self.rbuf_init_done))
             }
-            ReadHook::IntStatus => self
-                .ints
-                .status
-                .get(usize::from(s.elt))
-                .copied()
-                .unwrap_or(0),
+            ReadHook::IntStatus => self.ints.status.get(usize::from(s.elt)).copied().unwrap_or(0),
             _ => self.global.get(usize::from(s.slot)).copied().unwrap_or(0),
         }
     }
@@ -276,12 +257,9 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
                 }
             }
             Side::IntMask => {
-                let map = self
-                    .global
-                    .get(self.gslots.int_map..self.gslots.int_map + 96)
-                    .unwrap_or(&[]);
-                self.ints
-                    .mask_changed(elt, old, new, map, &mut self.counters);
+                let map =
+                    self.global.get(self.gslots.int_map..self.gslots.int_map + 96).unwrap_or(&[]);
+                self.ints.mask_changed(elt, old, new, map, &mut self.counters);
             }
             Side::IntClear => self.ints.clear(elt, v),
             Side::IntForce => {
@@ -309,11 +287,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
         let Some(ctx) = self.ctxts.get_mut(c as usize) else {
             return;
         };
-        let regs: &mut [u64] = if kernel {
-            &mut ctx.kregs
-        } else {
-            &mut ctx.uregs
-        };
+        let regs: &mut [u64] = if kernel { &mut ctx.kregs } else { &mut ctx.uregs };
         if let Some(dst) = regs.get_mut(i) {
             *dst = cur;
         }

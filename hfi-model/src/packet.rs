@@ -51,14 +51,7 @@ impl Packet {
             }
             None => (None, 0, 0),
         };
-        Self {
-            hdr,
-            hdr_len: n as u8,
-            payload,
-            payload_off,
-            payload_len,
-            id,
-        }
+        Self { hdr, hdr_len: n as u8, payload, payload_off, payload_len, id }
     }
 
     /// A packet made of raw bytes only (fuzzing, malformed input): everything is "header" up to
@@ -78,9 +71,7 @@ impl Packet {
     /// Payload bytes as sent.
     pub fn payload(&self) -> &[u8] {
         match &self.payload {
-            Some(p) => p
-                .get(self.payload_off..self.payload_off + self.payload_len)
-                .unwrap_or(&[]),
+            Some(p) => p.get(self.payload_off..self.payload_off + self.payload_len).unwrap_or(&[]),
             None => &[],
         }
     }

@@ -134,10 +134,7 @@ impl Peer {
         if cfg.mtu < 64 || cfg.mtu > 10240 || cfg.mtu % 64 != 0 {
             return Err(PeerError::InvalidMtu(cfg.mtu));
         }
-        Ok(Self {
-            cfg,
-            next_packet_id: 1,
-        })
+        Ok(Self { cfg, next_packet_id: 1 })
     }
 
     /// The configuration.
@@ -146,16 +143,7 @@ impl Peer {
     }
 
     fn header(&self, a: &HdrArgs) -> [u8; wire::PSM_PACKET_HDR_BYTES] {
-        let HdrArgs {
-            op,
-            dest,
-            flow,
-            kdeth0,
-            bth2,
-            payload_len,
-            msg_off,
-            msg_len,
-        } = *a;
+        let HdrArgs { op, dest, flow, kdeth0, bth2, payload_len, msg_off, msg_len } = *a;
         let mut h = [0u8; wire::PSM_PACKET_HDR_BYTES];
         let pad = (4 - payload_len % 4) % 4;
         let pkt_dws =
@@ -235,10 +223,7 @@ impl Peer {
         data: &Arc<[u8]>,
     ) -> Result<Vec<Packet>, PeerError> {
         let total = data.len() as u64;
-        let covered: u64 = tidlist
-            .iter()
-            .map(|t| u64::from(t.npages()) * PAGE_SIZE)
-            .sum();
+        let covered: u64 = tidlist.iter().map(|t| u64::from(t.npages()) * PAGE_SIZE).sum();
         if covered.saturating_sub(tid_offset) < total {
             return Err(PeerError::TidlistTooShort {
                 covered: covered.saturating_sub(tid_offset),
@@ -290,11 +275,7 @@ impl Peer {
                 msg_len: total,
             });
             let id = self.take_id();
-            out.push(Packet::new(
-                &h,
-                Some((data.clone(), moff as usize, len as usize)),
-                id,
-            ));
+            out.push(Packet::new(&h, Some((data.clone(), moff as usize, len as usize)), id));
         }
         Ok(out)
     }
@@ -311,28 +292,14 @@ mod tests {
 
     #[test]
     fn eager_splits_at_mtu() {
-        let mut p = Peer::new(PeerConfig {
-            mtu: 4096,
-            ..Default::default()
-        })
-        .unwrap();
-        let pk = p.eager_message(
-            Dest {
-                ctxt: 3,
-                subctxt: 0,
-                msg_id: 9,
-            },
-            &data(10000),
-        );
+        let mut p = Peer::new(PeerConfig { mtu: 4096, ..Default::default() }).unwrap();
+        let pk = p.eager_message(Dest { ctxt: 3, subctxt: 0, msg_id: 9 }, &data(10000));
         assert_eq!(
             pk.iter().map(|p| p.payload().len()).collect::<Vec<_>>(),
             vec![4096, 4096, 1808]
         );
         let h = ParsedHeader::parse(pk[2].header()).unwrap();
-        assert_eq!(
-            (h.ctxt(), h.opcode(), h.qp_prefix()),
-            (3, opcode::EAGER, 0x80)
-        );
+        assert_eq!((h.ctxt(), h.opcode(), h.qp_prefix()), (3, opcode::EAGER, 0x80));
         assert_eq!(usize::from(h.lrh_pkt_len_dws) * 4, pk[2].wire_len());
         assert_eq!(h.kdeth0.tidctrl(), 0);
         assert_eq!(p.eager_message(Dest::default(), &data(0)).len(), 1);
@@ -340,61 +307,36 @@ mod tests {
 
     #[test]
     fn expected_walks_tids_with_om_and_sh() {
-        let mut p = Peer::new(PeerConfig {
-            mtu: 8192,
-            expected_header_interval: 4,
-            ..Default::default()
-        })
-        .unwrap();
+        let mut p =
+            Peer::new(PeerConfig { mtu: 8192, expected_header_interval: 4, ..Default::default() })
+                .unwrap();
         // TID A: 64 pages (256 KiB) at pair 0 even; TID B: 1 page at pair 0 odd.
-        let tids = [
-            TidInfo::for_entry(0, 64).unwrap(),
-            TidInfo::for_entry(1, 1).unwrap(),
-        ];
+        let tids = [TidInfo::for_entry(0, 64).unwrap(), TidInfo::for_entry(1, 1).unwrap()];
         let msg = data(256 * 1024 + 4096);
         let pk = p
             .expected_message(
-                Dest {
-                    ctxt: 1,
-                    ..Default::default()
-                },
-                FlowPos {
-                    flow: 2,
-                    gen: 5,
-                    seq: 2046,
-                },
+                Dest { ctxt: 1, ..Default::default() },
+                FlowPos { flow: 2, gen: 5, seq: 2046 },
                 &tids,
                 0,
                 &msg,
             )
             .unwrap();
         assert_eq!(pk.len(), 33);
-        let hs: Vec<_> = pk
-            .iter()
-            .map(|p| ParsedHeader::parse(p.header()).unwrap())
-            .collect();
+        let hs: Vec<_> = pk.iter().map(|p| ParsedHeader::parse(p.header()).unwrap()).collect();
         // Packet 16 starts at 128 KiB: OM switches to 64-byte units.
         assert!(!hs[15].kdeth0.om() && hs[16].kdeth0.om());
         assert_eq!(hs[16].kdeth0.byte_offset(), 128 * 1024);
         // The last packet goes to the second TID (odd half of pair 0) with a header.
         assert_eq!(
-            (
-                hs[32].kdeth0.tid(),
-                hs[32].kdeth0.tidctrl(),
-                hs[32].kdeth0.sh()
-            ),
+            (hs[32].kdeth0.tid(), hs[32].kdeth0.tidctrl(), hs[32].kdeth0.sh()),
             (0, 2, false)
         );
         // SH on all but every 4th.
         assert!(hs[0].kdeth0.sh() && !hs[3].kdeth0.sh());
         // Sequence wraps at 11 bits, generation and flow carried.
         assert_eq!(
-            (
-                hs[0].flow_seq(),
-                hs[2].flow_seq(),
-                hs[2].flow_gen(),
-                hs[2].flow()
-            ),
+            (hs[0].flow_seq(), hs[2].flow_seq(), hs[2].flow_gen(), hs[2].flow()),
             (2046, 0, 5, 2)
         );
     }
@@ -409,20 +351,10 @@ mod tests {
         ));
         let big = [TidInfo::for_entry(0, 64).unwrap()];
         assert_eq!(
-            p.expected_message(
-                Dest::default(),
-                FlowPos::default(),
-                &big,
-                131072 + 4,
-                &data(100)
-            )
-            .unwrap_err(),
+            p.expected_message(Dest::default(), FlowPos::default(), &big, 131072 + 4, &data(100))
+                .unwrap_err(),
             PeerError::OffsetNotEncodable(131076)
         );
-        assert!(Peer::new(PeerConfig {
-            mtu: 100,
-            ..Default::default()
-        })
-        .is_err());
+        assert!(Peer::new(PeerConfig { mtu: 100, ..Default::default() }).is_err());
     }
 }

@@ -151,38 +151,13 @@ pub static GLOBAL_REGS: &[RegSpec] = &[
     ro("CCE_REVISION2", cce::CCE_REVISION2, ReadHook::Revision2),
     rw("CCE_CTRL", cce::CCE_CTRL, u64::MAX),
     ro("CCE_STATUS", cce::CCE_STATUS, ReadHook::Stored),
-    array(
-        rw("CCE_SCRATCH", cce::CCE_SCRATCH.base, u64::MAX),
-        cce::CCE_SCRATCH.count as u32,
-        8,
-    ),
+    array(rw("CCE_SCRATCH", cce::CCE_SCRATCH.base, u64::MAX), cce::CCE_SCRATCH.count as u32, 8),
     rw("CCE_DC_CTRL", cce::CCE_DC_CTRL, 1),
-    array(
-        ro(
-            "CCE_INT_STATUS",
-            cce::CCE_INT_STATUS.base,
-            ReadHook::IntStatus,
-        ),
-        12,
-        8,
-    ),
+    array(ro("CCE_INT_STATUS", cce::CCE_INT_STATUS.base, ReadHook::IntStatus), 12, 8),
+    array(side(rw("CCE_INT_MASK", cce::CCE_INT_MASK.base, u64::MAX), Side::IntMask), 12, 8),
     array(
         side(
-            rw("CCE_INT_MASK", cce::CCE_INT_MASK.base, u64::MAX),
-            Side::IntMask,
-        ),
-        12,
-        8,
-    ),
-    array(
-        side(
-            reg(
-                "CCE_INT_CLEAR",
-                cce::CCE_INT_CLEAR.base,
-                Access::W1c,
-                u64::MAX,
-                0,
-            ),
+            reg("CCE_INT_CLEAR", cce::CCE_INT_CLEAR.base, Access::W1c, u64::MAX, 0),
             Side::IntClear,
         ),
         12,
@@ -190,33 +165,15 @@ pub static GLOBAL_REGS: &[RegSpec] = &[
     ),
     array(
         side(
-            reg(
-                "CCE_INT_FORCE",
-                cce::CCE_INT_FORCE.base,
-                Access::Wo,
-                u64::MAX,
-                0,
-            ),
+            reg("CCE_INT_FORCE", cce::CCE_INT_FORCE.base, Access::Wo, u64::MAX, 0),
             Side::IntForce,
         ),
         12,
         8,
     ),
-    array(
-        ro(
-            "CCE_INT_BLOCKED",
-            cce::CCE_INT_BLOCKED.base,
-            ReadHook::Stored,
-        ),
-        12,
-        8,
-    ),
+    array(ro("CCE_INT_BLOCKED", cce::CCE_INT_BLOCKED.base, ReadHook::Stored), 12, 8),
     array(rw("CCE_INT_MAP", cce::CCE_INT_MAP.base, u64::MAX), 96, 8),
-    array(
-        rw("CCE_MSIX_TABLE_LOWER", cce::CCE_MSIX_TABLE.base, u64::MAX),
-        256,
-        16,
-    ),
+    array(rw("CCE_MSIX_TABLE_LOWER", cce::CCE_MSIX_TABLE.base, u64::MAX), 256, 16),
     array(
         reg(
             "CCE_MSIX_TABLE_UPPER",
@@ -228,55 +185,22 @@ pub static GLOBAL_REGS: &[RegSpec] = &[
         256,
         16,
     ),
-    array(
-        ro("CCE_MSIX_PBA", cce::CCE_MSIX_PBA.base, ReadHook::Stored),
-        4,
-        8,
-    ),
+    array(ro("CCE_MSIX_PBA", cce::CCE_MSIX_PBA.base, ReadHook::Stored), 4, 8),
     side(rw("RCV_CTRL", rxe::RCV_CTRL, 0x27F), Side::RcvCtrl),
     ro("RCV_STATUS", rxe::RCV_STATUS, ReadHook::RcvStatus),
     ro("RCV_CONTEXTS", rxe::RCV_CONTEXTS, ReadHook::RcvContexts),
     ro("RCV_ARRAY_CNT", rxe::RCV_ARRAY_CNT, ReadHook::RcvArrayCnt),
-    rw(
-        "RCV_BTH_QP",
-        rxe::RCV_BTH_QP,
-        rxe::RCV_BTH_QP_KDETH_QP.smask(),
-    ),
+    rw("RCV_BTH_QP", rxe::RCV_BTH_QP, rxe::RCV_BTH_QP_KDETH_QP.smask()),
     rw("RCV_MULTICAST", rxe::RCV_MULTICAST, u64::MAX),
     rw("RCV_BYPASS", rxe::RCV_BYPASS, 0x1F_00FF),
     rw("RCV_VL15", rxe::RCV_VL15, u64::MAX),
     ro("RCV_ERR_INFO", rxe::RCV_ERR_INFO, ReadHook::Stored),
     ro("RCV_ERR_STATUS", rxe::RCV_ERR_STATUS, ReadHook::Stored),
     rw("RCV_ERR_MASK", rxe::RCV_ERR_MASK, u64::MAX),
-    side(
-        reg(
-            "RCV_ERR_CLEAR",
-            rxe::RCV_ERR_CLEAR,
-            Access::W1c,
-            u64::MAX,
-            0,
-        ),
-        Side::RcvErrClear,
-    ),
-    array(
-        rw("RCV_QP_MAP_TABLE", rxe::RCV_QP_MAP_TABLE.base, u64::MAX),
-        32,
-        8,
-    ),
-    array(
-        rw("RCV_PARTITION_KEY", rxe::RCV_PARTITION_KEY.base, u64::MAX),
-        16,
-        8,
-    ),
-    array(
-        ro(
-            "RCV_COUNTER_ARRAY32",
-            rxe::RCV_COUNTER_ARRAY32.base,
-            ReadHook::Stored,
-        ),
-        32,
-        8,
-    ),
+    side(reg("RCV_ERR_CLEAR", rxe::RCV_ERR_CLEAR, Access::W1c, u64::MAX, 0), Side::RcvErrClear),
+    array(rw("RCV_QP_MAP_TABLE", rxe::RCV_QP_MAP_TABLE.base, u64::MAX), 32, 8),
+    array(rw("RCV_PARTITION_KEY", rxe::RCV_PARTITION_KEY.base, u64::MAX), 16, 8),
+    array(ro("RCV_COUNTER_ARRAY32", rxe::RCV_COUNTER_ARRAY32.base, ReadHook::Stored), 32, 8),
 ];
 
 /// Indices into [`KERNEL_REGS`] (each a single register, so index = storage slot).
@@ -311,15 +235,8 @@ pub mod kreg {
 
 /// Kernel-only per-context CSRs (offsets inside `RXE + 0x100000 + ctxt * 0x100`).
 pub static KERNEL_REGS: &[RegSpec] = &[
-    side(
-        rw("RCV_CTXT_CTRL", rxe::RCV_CTXT_CTRL, 0x77F),
-        Side::RcvCtxtCtrl,
-    ),
-    ro(
-        "RCV_CTXT_STATUS",
-        rxe::RCV_CTXT_STATUS,
-        ReadHook::CtxtStatus,
-    ),
+    side(rw("RCV_CTXT_CTRL", rxe::RCV_CTXT_CTRL, 0x77F), Side::RcvCtxtCtrl),
+    ro("RCV_CTXT_STATUS", rxe::RCV_CTXT_STATUS, ReadHook::CtxtStatus),
     rw(
         "RCV_EGR_CTRL",
         rxe::RCV_EGR_CTRL,
@@ -336,26 +253,10 @@ pub static KERNEL_REGS: &[RegSpec] = &[
         rxe::RCV_KEY_CTRL_JOB_KEY_VALUE.smask() | rxe::RCV_KEY_CTRL_JOB_KEY_ENABLE.smask(),
     ),
     rw("RCV_HDR_ADDR", rxe::RCV_HDR_ADDR, rxe::RCV_HDR_ADDR_MASK),
-    rw(
-        "RCV_HDR_CNT",
-        rxe::RCV_HDR_CNT,
-        rxe::RCV_HDR_CNT_CNT.smask(),
-    ),
-    rw(
-        "RCV_HDR_ENT_SIZE",
-        rxe::RCV_HDR_ENT_SIZE,
-        rxe::RCV_HDR_ENT_SIZE_ENT_SIZE.smask(),
-    ),
-    rw(
-        "RCV_HDR_SIZE",
-        rxe::RCV_HDR_SIZE,
-        rxe::RCV_HDR_SIZE_HDR_SIZE.smask(),
-    ),
-    rw(
-        "RCV_HDR_TAIL_ADDR",
-        rxe::RCV_HDR_TAIL_ADDR,
-        rxe::RCV_HDR_TAIL_ADDR_MASK,
-    ),
+    rw("RCV_HDR_CNT", rxe::RCV_HDR_CNT, rxe::RCV_HDR_CNT_CNT.smask()),
+    rw("RCV_HDR_ENT_SIZE", rxe::RCV_HDR_ENT_SIZE, rxe::RCV_HDR_ENT_SIZE_ENT_SIZE.smask()),
+    rw("RCV_HDR_SIZE", rxe::RCV_HDR_SIZE, rxe::RCV_HDR_SIZE_HDR_SIZE.smask()),
+    rw("RCV_HDR_TAIL_ADDR", rxe::RCV_HDR_TAIL_ADDR, rxe::RCV_HDR_TAIL_ADDR_MASK),
     side(
         rw(
             "RCV_AVAIL_TIME_OUT",
@@ -364,11 +265,7 @@ pub static KERNEL_REGS: &[RegSpec] = &[
         ),
         Side::RcvAvailTimeOut,
     ),
-    ro(
-        "RCV_HDR_OVFL_CNT",
-        rxe::RCV_HDR_OVFL_CNT,
-        ReadHook::HdrOvflCnt,
-    ),
+    ro("RCV_HDR_OVFL_CNT", rxe::RCV_HDR_OVFL_CNT, ReadHook::HdrOvflCnt),
 ];
 
 /// Storage slots of [`USER_REGS`].
@@ -404,33 +301,13 @@ pub static USER_REGS: &[RegSpec] = &[
         ),
         Side::RcvHdrHead,
     ),
-    ro(
-        "RCV_EGR_INDEX_TAIL",
-        rxe::RCV_EGR_INDEX_TAIL,
-        ReadHook::EgrIndexTail,
-    ),
+    ro("RCV_EGR_INDEX_TAIL", rxe::RCV_EGR_INDEX_TAIL, ReadHook::EgrIndexTail),
     side(
-        rw(
-            "RCV_EGR_INDEX_HEAD",
-            rxe::RCV_EGR_INDEX_HEAD,
-            rxe::RCV_EGR_INDEX_HEAD_HEAD.smask(),
-        ),
+        rw("RCV_EGR_INDEX_HEAD", rxe::RCV_EGR_INDEX_HEAD, rxe::RCV_EGR_INDEX_HEAD_HEAD.smask()),
         Side::RcvEgrIndexHead,
     ),
-    ro(
-        "RCV_EGR_OFFSET_TAIL",
-        rxe::RCV_EGR_OFFSET_TAIL,
-        ReadHook::EgrOffsetTail,
-    ),
-    array(
-        rw(
-            "RCV_TID_FLOW_TABLE",
-            rxe::RCV_TID_FLOW_TABLE.base,
-            TID_FLOW_WRITABLE,
-        ),
-        32,
-        8,
-    ),
+    ro("RCV_EGR_OFFSET_TAIL", rxe::RCV_EGR_OFFSET_TAIL, ReadHook::EgrOffsetTail),
+    array(rw("RCV_TID_FLOW_TABLE", rxe::RCV_TID_FLOW_TABLE.base, TID_FLOW_WRITABLE), 32, 8),
 ];
 
 /// A decoded register: which spec, which element, and its storage slot.
@@ -473,11 +350,7 @@ impl BlockDecoder {
                 if off % 8 != 0 || block_len.is_some_and(|l| off + 8 > l) {
                     return Err(TableError::Misplaced(spec.name, off));
                 }
-                let s = Slot {
-                    spec: si as u16,
-                    elt: elt as u16,
-                    slot: slot as u16,
-                };
+                let s = Slot { spec: si as u16, elt: elt as u16, slot: slot as u16 };
                 if let Some(prev) = map.insert(off, s) {
                     let prev_name = table.get(usize::from(prev.spec)).map_or("?", |p| p.name);
                     return Err(TableError::Overlap(prev_name, spec.name, off));
@@ -502,10 +375,9 @@ impl BlockDecoder {
     pub fn reset_values(&self, table: &[RegSpec]) -> Vec<u64> {
         let mut v = vec![0u64; self.slots];
         for s in self.map.values() {
-            if let (Some(dst), Some(spec)) = (
-                v.get_mut(usize::from(s.slot)),
-                table.get(usize::from(s.spec)),
-            ) {
+            if let (Some(dst), Some(spec)) =
+                (v.get_mut(usize::from(s.slot)), table.get(usize::from(s.spec)))
+            {
                 *dst = spec.reset;
             }
         }
@@ -555,10 +427,7 @@ mod tests {
         assert_eq!(d.user.slots(), ureg::COUNT);
         // Global registers lie in the UC CSR space, outside the per-context blocks and RcvArray.
         for (off, _) in d.global.iter() {
-            assert!(
-                !(bar0::RXE_PER_CONTEXT_KERNEL.base..bar0::TXE).contains(&off),
-                "{off:#x}"
-            );
+            assert!(!(bar0::RXE_PER_CONTEXT_KERNEL.base..bar0::TXE).contains(&off), "{off:#x}");
         }
     }
 
@@ -597,33 +466,19 @@ mod tests {
                     Access::Rw => assert!(s.writable != 0, "{}", s.name),
                 }
                 if s.read != ReadHook::Stored {
-                    assert_eq!(
-                        s.access,
-                        Access::Ro,
-                        "{} has a read hook but is writable",
-                        s.name
-                    );
+                    assert_eq!(s.access, Access::Ro, "{} has a read hook but is writable", s.name);
                 }
             }
         }
-        let upper = GLOBAL_REGS
-            .iter()
-            .find(|s| s.name == "CCE_MSIX_TABLE_UPPER")
-            .unwrap();
+        let upper = GLOBAL_REGS.iter().find(|s| s.name == "CCE_MSIX_TABLE_UPPER").unwrap();
         assert_eq!(upper.reset, 0x1_0000_0000);
     }
 
     #[test]
     fn overlap_is_detected() {
         static BAD: &[RegSpec] = &[rw("A", 0x10, 1), array(rw("B", 0x0, 1), 4, 8)];
-        assert_eq!(
-            BlockDecoder::new(BAD, None).unwrap_err(),
-            TableError::Overlap("A", "B", 0x10)
-        );
+        assert_eq!(BlockDecoder::new(BAD, None).unwrap_err(), TableError::Overlap("A", "B", 0x10));
         static MIS: &[RegSpec] = &[rw("C", 0x104, 1)];
-        assert!(matches!(
-            BlockDecoder::new(MIS, Some(0x100)),
-            Err(TableError::Misplaced("C", _))
-        ));
+        assert!(matches!(BlockDecoder::new(MIS, Some(0x100)), Err(TableError::Misplaced("C", _))));
     }
 }

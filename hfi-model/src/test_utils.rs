@@ -104,10 +104,7 @@ pub fn rcv_array_offset(entry: u32) -> u64 {
 
 /// Writes the KDETH QP prefix (init_kdeth_qp) so KDETH packets are recognised.
 pub fn init_kdeth_qp<M: GuestAddressSpace>(dev: &mut HfiDevice<M>) {
-    dev.write64(
-        rxe::RCV_BTH_QP,
-        rxe::RCV_BTH_QP_KDETH_QP.encode(rxe::DEFAULT_KDETH_QP),
-    );
+    dev.write64(rxe::RCV_BTH_QP, rxe::RCV_BTH_QP_KDETH_QP.encode(rxe::DEFAULT_KDETH_QP));
 }
 
 /// Brings a context up with the hfi1 enable sequence (facts §3.2): eager entries programmed,
@@ -120,20 +117,11 @@ pub fn enable_context<M: GuestAddressSpace>(dev: &mut HfiDevice<M>, s: &CtxtSetu
     }
     let rhq_bytes = u64::from(s.rhq_entries) * u64::from(s.ent_dws) * 4;
     let zero = vec![0u8; rhq_bytes as usize];
-    let _ = dev
-        .memory()
-        .memory()
-        .write_slice(&zero, GuestAddress(s.rhq_addr));
+    let _ = dev.memory().memory().write_slice(&zero, GuestAddress(s.rhq_addr));
     dev.write64(s.k(rxe::RCV_HDR_ADDR), s.rhq_addr);
     dev.write64(s.k(rxe::RCV_HDR_TAIL_ADDR), s.tail_addr);
-    dev.write64(
-        s.k(rxe::RCV_HDR_CNT),
-        u64::from(s.rhq_entries >> rxe::HDRQ_SIZE_SHIFT),
-    );
-    dev.write64(
-        s.k(rxe::RCV_HDR_ENT_SIZE),
-        rxe::hdr_ent_size_code(s.ent_dws).unwrap_or(4),
-    );
+    dev.write64(s.k(rxe::RCV_HDR_CNT), u64::from(s.rhq_entries >> rxe::HDRQ_SIZE_SHIFT));
+    dev.write64(s.k(rxe::RCV_HDR_ENT_SIZE), rxe::hdr_ent_size_code(s.ent_dws).unwrap_or(4));
     dev.write64(s.k(rxe::RCV_HDR_SIZE), u64::from(s.hdr_dws));
     dev.write64(s.u(rxe::RCV_HDR_HEAD), 0);
     dev.write64(s.u(rxe::RCV_EGR_INDEX_HEAD), 0);
@@ -158,10 +146,7 @@ pub fn enable_context<M: GuestAddressSpace>(dev: &mut HfiDevice<M>, s: &CtxtSetu
     ctrl = rxe::RCV_CTXT_CTRL_INTR_AVAIL.set(ctrl, u64::from(s.intr_avail));
     dev.write64(s.k(rxe::RCV_CTXT_CTRL), ctrl);
     dev.write64(s.k(rxe::RCV_AVAIL_TIME_OUT), u64::from(s.timeout_reload));
-    dev.write64(
-        s.u(rxe::RCV_HDR_HEAD),
-        rxe::RCV_HDR_HEAD_COUNTER.encode(u64::from(s.intr_count)),
-    );
+    dev.write64(s.u(rxe::RCV_HDR_HEAD), rxe::RCV_HDR_HEAD_COUNTER.encode(u64::from(s.intr_count)));
 }
 
 /// Programs an expected entry (hfi1_put_tid, PT_EXPECTED).
@@ -179,10 +164,7 @@ pub fn read_rhq_entry<M: GuestAddressSpace>(
     let ent = u64::from(s.ent_dws) * 4;
     let at = s.rhq_addr + u64::from(index % s.rhq_entries) * ent;
     let mut entry = vec![0u8; ent as usize];
-    let _ = dev
-        .memory()
-        .memory()
-        .read_slice(&mut entry, GuestAddress(at));
+    let _ = dev.memory().memory().read_slice(&mut entry, GuestAddress(at));
     let mut rhf = [0u8; 8];
     if let Some(src) = entry.get(entry.len().saturating_sub(8)..) {
         rhf.copy_from_slice(src);

@@ -121,12 +121,8 @@ impl TimingParams {
 
     /// Receive pipeline occupancy of one packet.
     pub fn pipeline_ps(&self, expected: bool) -> u64 {
-        let cycles = self.rx_pipeline_cycles
-            + if expected {
-                self.rcvarray_lookup_cycles
-            } else {
-                0
-            };
+        let cycles =
+            self.rx_pipeline_cycles + if expected { self.rcvarray_lookup_cycles } else { 0 };
         cycles * self.cclock_ps
     }
 
@@ -182,23 +178,14 @@ impl TimingModel {
         let pcie_eff = 1_000_000u64.saturating_sub(params.pcie_dllp_overhead_ppm);
         let pcie_q32 = rate_q32(params.pcie_mbps, pcie_eff);
         let link_fixed = params.link_fixed_ps();
-        Self {
-            params,
-            link_q32,
-            pcie_q32,
-            link_fixed,
-            ..Default::default()
-        }
+        Self { params, link_q32, pcie_q32, link_fixed, ..Default::default() }
     }
 
     /// A packet of `wire_bytes` handed to the link at `now`: returns when its last byte arrives
     /// at the receiver's port.
     pub fn link_arrival(&mut self, now: SimTime, wire_bytes: u64) -> SimTime {
         let start = now.max(self.link_free);
-        let ser = apply_q32(
-            wire_bytes + self.params.link_packet_overhead_bytes,
-            self.link_q32,
-        );
+        let ser = apply_q32(wire_bytes + self.params.link_packet_overhead_bytes, self.link_q32);
         self.link_free = start.plus(ser);
         self.link_free.plus(self.link_fixed)
     }
@@ -215,11 +202,8 @@ impl TimingModel {
         let start = ready.max(self.pcie_free);
         let mps = self.params.pcie_mps_bytes.max(1);
         let oh = self.params.pcie_tlp_overhead_bytes;
-        let framed: u64 = writes
-            .iter()
-            .filter(|&&b| b > 0)
-            .map(|&b| b + b.div_ceil(mps) * oh)
-            .sum();
+        let framed: u64 =
+            writes.iter().filter(|&&b| b > 0).map(|&b| b + b.div_ceil(mps) * oh).sum();
         let busy = apply_q32(framed, self.pcie_q32);
         self.pcie_free = start.plus(busy);
         self.pcie_free.plus(self.params.pcie_write_latency_ps)

@@ -1,12 +1,7 @@
 //! Shadow-memory oracle: every expected packet's payload lands exactly at
 //! `entry.base + offset` and nowhere else; TID-error packets write no payload.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // test code: a panic is a failure
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)] // test code: a panic is a failure
 
 use std::sync::Arc;
 
@@ -36,43 +31,23 @@ fn pkt() -> impl Strategy<Value = Pkt> {
         any::<u8>(),
     )
         .prop_map(|(tid, ctrl, off, dws, seed)| {
-            let offset = if off < 128 * 1024 {
-                off & !3
-            } else {
-                off & !63
-            };
-            Pkt {
-                tid,
-                ctrl,
-                offset,
-                len: dws * 4,
-                seed,
-            }
+            let offset = if off < 128 * 1024 { off & !3 } else { off & !63 };
+            Pkt { tid, ctrl, offset, len: dws * 4, seed }
         })
 }
 
 /// Entry sizes (pages, as log2) per relative entry; `None` = never programmed.
 fn layout() -> impl Strategy<Value = Vec<Option<u32>>> {
-    prop::collection::vec(
-        prop_oneof![3 => (0u32..=9).prop_map(Some), 1 => Just(None)],
-        64,
-    )
+    prop::collection::vec(prop_oneof![3 => (0u32..=9).prop_map(Some), 1 => Just(None)], 64)
 }
 
 fn header_for(len: usize, k: Kdeth0) -> Packet {
-    let mut p = Peer::new(PeerConfig {
-        mtu: 10240,
-        ..Default::default()
-    })
-    .unwrap();
+    let mut p = Peer::new(PeerConfig { mtu: 10240, ..Default::default() }).unwrap();
     let data: Arc<[u8]> = Arc::from(vec![0u8; len]);
     let big = [TidInfo::for_entry(0, 512).unwrap()];
     let mut pk = p
         .expected_message(
-            Dest {
-                ctxt: 1,
-                ..Default::default()
-            },
+            Dest { ctxt: 1, ..Default::default() },
             FlowPos::default(),
             &big,
             0,

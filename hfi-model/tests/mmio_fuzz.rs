@@ -1,12 +1,7 @@
 //! Random MMIO sequences never panic and never change bits a register does not let software
 //! write. ≥ 100 000 operations per run (proptest cases × ops per case).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // test code: a panic is a failure
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)] // test code: a panic is a failure
 
 use hfi_abi::bar0;
 use hfi_model::regs::{Access, BlockDecoder, RegSpec, GLOBAL_REGS, KERNEL_REGS, USER_REGS};
@@ -51,22 +46,9 @@ fn offsets() -> Vec<(u64, Option<RegSpec>)> {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Write {
-        idx: usize,
-        delta: u64,
-        len: usize,
-        value: u64,
-    },
-    Read {
-        idx: usize,
-        delta: u64,
-        len: usize,
-    },
-    Raw {
-        off: u64,
-        len: usize,
-        value: u64,
-    },
+    Write { idx: usize, delta: u64, len: usize, value: u64 },
+    Read { idx: usize, delta: u64, len: usize },
+    Raw { off: u64, len: usize, value: u64 },
 }
 
 fn op(n: usize) -> impl Strategy<Value = Op> {

@@ -2,12 +2,7 @@
 //! memory with correct RHQ entries; TID errors, flows, header suppression, full rings,
 //! interrupts and timing behave as documented.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // test code: a panic is a failure
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)] // test code: a panic is a failure
 
 use std::sync::Arc;
 
@@ -21,12 +16,7 @@ type Dev = HfiDevice<Arc<GuestMemoryMmap>>;
 const TID_AREA: u64 = 0x80_0000;
 
 fn dev_with(timing: TimingParams) -> Dev {
-    let cfg = DeviceConfig {
-        num_contexts: 4,
-        rcv_array_cnt: 1024,
-        timing,
-        ..Default::default()
-    };
+    let cfg = DeviceConfig { num_contexts: 4, rcv_array_cnt: 1024, timing, ..Default::default() };
     let mut d = HfiDevice::new(cfg, guest_memory(32 << 20)).unwrap();
     init_kdeth_qp(&mut d);
     d
@@ -37,39 +27,21 @@ fn dev() -> Dev {
 }
 
 fn msg(n: usize, seed: u8) -> Arc<[u8]> {
-    Arc::from(
-        (0..n)
-            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-            .collect::<Vec<_>>(),
-    )
+    Arc::from((0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect::<Vec<_>>())
 }
 
 fn peer(mtu: u32) -> Peer {
-    Peer::new(PeerConfig {
-        mtu,
-        ..Default::default()
-    })
-    .unwrap()
+    Peer::new(PeerConfig { mtu, ..Default::default() }).unwrap()
 }
 
 #[test]
 fn eager_message_lands_in_eager_buffers_with_rhq_entries() {
     let mut d = dev();
-    let s = CtxtSetup {
-        one_packet: true,
-        ..CtxtSetup::small(1)
-    };
+    let s = CtxtSetup { one_packet: true, ..CtxtSetup::small(1) };
     enable_context(&mut d, &s);
     let data = msg(20_000, 1);
     let mut p = peer(8192);
-    for pkt in p.eager_message(
-        Dest {
-            ctxt: 1,
-            subctxt: 0,
-            msg_id: 7,
-        },
-        &data,
-    ) {
+    for pkt in p.eager_message(Dest { ctxt: 1, subctxt: 0, msg_id: 7 }, &data) {
         d.link_send(pkt);
     }
     d.run_until_idle();
@@ -102,29 +74,20 @@ fn eager_packing_uses_64_byte_offsets() {
     let mut p = peer(4096);
     for i in 0..5 {
         for pkt in p.eager_message(
-            Dest {
-                ctxt: 2,
-                subctxt: 0,
-                msg_id: i,
-            },
+            Dest { ctxt: 2, subctxt: 0, msg_id: i },
             &msg(100 * (i as usize + 1), i as u8),
         ) {
             d.receive_now(pkt);
         }
     }
-    let offs: Vec<_> = (0..5)
-        .map(|i| read_rhq_entry(&d, &s, i).1.egr_offset_bytes())
-        .collect();
+    let offs: Vec<_> = (0..5).map(|i| read_rhq_entry(&d, &s, i).1.egr_offset_bytes()).collect();
     // 100, 200, 300, 400, 500 bytes rounded up to 64.
     assert_eq!(offs, vec![0, 128, 384, 704, 1152]);
     assert_eq!(d.read64(s.u(rxe::RCV_EGR_OFFSET_TAIL)), (1152 + 512) / 64);
 }
 
 fn expected_setup(d: &mut Dev, ctxt: u32, flows: bool) -> CtxtSetup {
-    let s = CtxtSetup {
-        flow_enable: flows,
-        ..CtxtSetup::small(ctxt)
-    };
+    let s = CtxtSetup { flow_enable: flows, ..CtxtSetup::small(ctxt) };
     enable_context(d, &s);
     s
 }
@@ -151,11 +114,7 @@ fn expected_message_places_payload_by_tid() {
     let mut p = peer(10240);
     let pk = p
         .expected_message(
-            Dest {
-                ctxt: 1,
-                subctxt: 0,
-                msg_id: 1,
-            },
+            Dest { ctxt: 1, subctxt: 0, msg_id: 1 },
             FlowPos::default(),
             &tids,
             0,
@@ -168,14 +127,8 @@ fn expected_message_places_payload_by_tid() {
     }
     d.run_until_idle();
     assert_eq!(read_mem(&d, TID_AREA, 256 * 1024), &data[..256 * 1024]);
-    assert_eq!(
-        read_mem(&d, TID_AREA + 256 * 1024, 4096),
-        &data[256 * 1024..256 * 1024 + 4096]
-    );
-    assert_eq!(
-        read_mem(&d, TID_AREA + 256 * 1024 + 8192, 5000),
-        &data[256 * 1024 + 4096..]
-    );
+    assert_eq!(read_mem(&d, TID_AREA + 256 * 1024, 4096), &data[256 * 1024..256 * 1024 + 4096]);
+    assert_eq!(read_mem(&d, TID_AREA + 256 * 1024 + 8192, 5000), &data[256 * 1024 + 4096..]);
     // Without TID flows every packet has an RHQ entry.
     assert_eq!(d.counters().rhq_entry_count, n as u64);
     assert_eq!(d.counters().rx_expected_count, n as u64);
@@ -201,23 +154,13 @@ fn tid_flow_suppresses_headers_and_catches_sequence_errors() {
     let tids = program_tids(&mut d, &s, &[128 * 1024]);
     set_flow(&mut d, &s, 3, 77, 10, true);
     let data = msg(128 * 1024, 3);
-    let mut p = Peer::new(PeerConfig {
-        mtu: 8192,
-        expected_header_interval: 4,
-        ..Default::default()
-    })
-    .unwrap();
+    let mut p =
+        Peer::new(PeerConfig { mtu: 8192, expected_header_interval: 4, ..Default::default() })
+            .unwrap();
     let pk = p
         .expected_message(
-            Dest {
-                ctxt: 1,
-                ..Default::default()
-            },
-            FlowPos {
-                flow: 3,
-                gen: 77,
-                seq: 10,
-            },
+            Dest { ctxt: 1, ..Default::default() },
+            FlowPos { flow: 3, gen: 77, seq: 10 },
             &tids,
             0,
             &data,
@@ -255,20 +198,11 @@ fn tid_errors_deliver_header_and_drop_payload() {
     let s = expected_setup(&mut d, 1, false);
     let tids = program_tids(&mut d, &s, &[8192, 4096]);
     let mut p = peer(8192);
-    let dest = Dest {
-        ctxt: 1,
-        ..Default::default()
-    };
+    let dest = Dest { ctxt: 1, ..Default::default() };
     let mut cases = vec![];
     // 1. Overflow: a 8192+4 byte message into the 8 KiB TID alone.
     let big = p
-        .expected_message(
-            dest,
-            FlowPos::default(),
-            &[tids[0], tids[1]],
-            0,
-            &msg(8192 + 4, 1),
-        )
+        .expected_message(dest, FlowPos::default(), &[tids[0], tids[1]], 0, &msg(8192 + 4, 1))
         .unwrap();
     let mut over = big[0].clone();
     let kd = hfi_abi::Kdeth0::new(0, 1, 1, false, false, false); // offset 4 bytes: 4 + 8192 > 8192
@@ -276,12 +210,8 @@ fn tid_errors_deliver_header_and_drop_payload() {
     cases.push((over, "overflow"));
     // 2. TIDCtrl 0 on an EXPTID packet, 3. TIDCtrl 3, 4. TID beyond the context's range, 5. an
     // entry never programmed.
-    for (tid, ctrl, name) in [
-        (0, 0, "ctrl0"),
-        (0, 3, "ctrl3"),
-        (40, 1, "range"),
-        (5, 1, "invalid"),
-    ] {
+    for (tid, ctrl, name) in [(0, 0, "ctrl0"), (0, 3, "ctrl3"), (40, 1, "range"), (5, 1, "invalid")]
+    {
         let mut pk = big[1].clone();
         let kd = hfi_abi::Kdeth0::new(tid, ctrl, 0, false, false, false);
         pk.header_mut()[20..24].copy_from_slice(&kd.0.to_le_bytes());
@@ -311,17 +241,10 @@ fn tid_errors_deliver_header_and_drop_payload() {
 #[test]
 fn eager_full_drops_payload_or_holds_with_dont_drop() {
     let mut d = dev();
-    let s = CtxtSetup {
-        one_packet: true,
-        egr_count: 8,
-        ..CtxtSetup::small(1)
-    };
+    let s = CtxtSetup { one_packet: true, egr_count: 8, ..CtxtSetup::small(1) };
     enable_context(&mut d, &s);
     let mut p = peer(4096);
-    let dest = Dest {
-        ctxt: 1,
-        ..Default::default()
-    };
+    let dest = Dest { ctxt: 1, ..Default::default() };
     // 8 buffers, one kept empty: the 8th packet finds the ring full.
     for i in 0..8u32 {
         for pk in p.eager_message(Dest { msg_id: i, ..dest }, &msg(1000, i as u8)) {
@@ -339,10 +262,7 @@ fn eager_full_drops_payload_or_holds_with_dont_drop() {
 
     // With DontDropEgrFull the packet is held and lands once software frees a buffer.
     let ctrl = d.read64(s.k(rxe::RCV_CTXT_CTRL));
-    d.write64(
-        s.k(rxe::RCV_CTXT_CTRL),
-        rxe::RCV_CTXT_CTRL_DONT_DROP_EGR_FULL.set(ctrl, 1),
-    );
+    d.write64(s.k(rxe::RCV_CTXT_CTRL), rxe::RCV_CTXT_CTRL_DONT_DROP_EGR_FULL.set(ctrl, 1));
     for i in 0..4 {
         d.receive_now(p.eager_message(dest, &msg(10, i)).remove(0));
     }
@@ -358,23 +278,12 @@ fn eager_full_drops_payload_or_holds_with_dont_drop() {
 #[test]
 fn rhq_full_drops_whole_packet() {
     let mut d = dev();
-    let s = CtxtSetup {
-        rhq_entries: 32,
-        ..CtxtSetup::small(1)
-    };
+    let s = CtxtSetup { rhq_entries: 32, ..CtxtSetup::small(1) };
     enable_context(&mut d, &s);
     let mut p = peer(4096);
     for i in 0..40u32 {
         d.receive_now(
-            p.eager_message(
-                Dest {
-                    ctxt: 1,
-                    subctxt: 0,
-                    msg_id: i,
-                },
-                &msg(0, 0),
-            )
-            .remove(0),
+            p.eager_message(Dest { ctxt: 1, subctxt: 0, msg_id: i }, &msg(0, 0)).remove(0),
         );
     }
     // 32 entries, one kept empty.
@@ -392,52 +301,15 @@ fn routing_drops_are_counted() {
     let s = CtxtSetup::small(1);
     enable_context(&mut d, &s);
     let mut p = peer(4096);
+    d.receive_now(p.eager_message(Dest { ctxt: 2, ..Default::default() }, &msg(10, 0)).remove(0));
+    d.receive_now(p.eager_message(Dest { ctxt: 200, ..Default::default() }, &msg(10, 0)).remove(0));
+    let mut wrong_qp = Peer::new(PeerConfig { kdeth_qp: 0x81, ..Default::default() }).unwrap();
     d.receive_now(
-        p.eager_message(
-            Dest {
-                ctxt: 2,
-                ..Default::default()
-            },
-            &msg(10, 0),
-        )
-        .remove(0),
-    );
-    d.receive_now(
-        p.eager_message(
-            Dest {
-                ctxt: 200,
-                ..Default::default()
-            },
-            &msg(10, 0),
-        )
-        .remove(0),
-    );
-    let mut wrong_qp = Peer::new(PeerConfig {
-        kdeth_qp: 0x81,
-        ..Default::default()
-    })
-    .unwrap();
-    d.receive_now(
-        wrong_qp
-            .eager_message(
-                Dest {
-                    ctxt: 1,
-                    ..Default::default()
-                },
-                &msg(10, 0),
-            )
-            .remove(0),
+        wrong_qp.eager_message(Dest { ctxt: 1, ..Default::default() }, &msg(10, 0)).remove(0),
     );
     d.receive_now(hfi_model::Packet::from_bytes(&[0u8; 10], 0));
-    let mut bad_len = p
-        .eager_message(
-            Dest {
-                ctxt: 1,
-                ..Default::default()
-            },
-            &msg(10, 0),
-        )
-        .remove(0);
+    let mut bad_len =
+        p.eager_message(Dest { ctxt: 1, ..Default::default() }, &msg(10, 0)).remove(0);
     bad_len.header_mut()[5] ^= 1;
     d.receive_now(bad_len);
     let c = d.counters();
@@ -463,10 +335,7 @@ fn dma_to_unbacked_memory_is_a_counted_device_error() {
     let mut p = peer(8192);
     let pk = p
         .expected_message(
-            Dest {
-                ctxt: 1,
-                ..Default::default()
-            },
+            Dest { ctxt: 1, ..Default::default() },
             FlowPos::default(),
             &[TidInfo::for_entry(0, 2).unwrap()],
             0,
@@ -482,21 +351,14 @@ fn dma_to_unbacked_memory_is_a_counted_device_error() {
 #[test]
 fn rcvavail_moderation_counter_and_timeout() {
     let mut d = dev_with(TimingParams::default());
-    let s = CtxtSetup {
-        intr_avail: true,
-        intr_count: 4,
-        timeout_reload: 10,
-        ..CtxtSetup::small(1)
-    };
+    let s =
+        CtxtSetup { intr_avail: true, intr_count: 4, timeout_reload: 10, ..CtxtSetup::small(1) };
     enable_context(&mut d, &s);
     let src = hfi_abi::cce::IS_RCVAVAIL_START + 1;
     let (reg, bit) = hfi_abi::cce::int_source_bit(src);
     d.write64(hfi_abi::cce::CCE_INT_MASK.offset(reg).unwrap(), bit);
     let mut p = peer(4096);
-    let dest = Dest {
-        ctxt: 1,
-        ..Default::default()
-    };
+    let dest = Dest { ctxt: 1, ..Default::default() };
     for _ in 0..4 {
         d.link_send(p.eager_message(dest, &msg(64, 0)).remove(0));
     }
@@ -531,10 +393,7 @@ fn timing_link_bound_bandwidth_and_determinism() {
         let mut p = peer(10240);
         let pk = p
             .expected_message(
-                Dest {
-                    ctxt: 1,
-                    ..Default::default()
-                },
+                Dest { ctxt: 1, ..Default::default() },
                 FlowPos::default(),
                 &tids,
                 0,

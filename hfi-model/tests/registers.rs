@@ -1,12 +1,7 @@
 //! Register behaviour through MMIO: identity, reset values, masks, halves, interrupts, and the
 //! policy for unknown, misaligned, out-of-range and read-only accesses.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // test code: a panic is a failure
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)] // test code: a panic is a failure
 
 use hfi_abi::{bar0, cce, rxe};
 use hfi_model::test_utils::{guest_memory, CtxtSetup};
@@ -30,17 +25,10 @@ fn identity_registers() {
     assert_eq!(d.read64(rxe::RCV_CONTEXTS), 8);
     assert_eq!(d.read64(rxe::RCV_ARRAY_CNT), 4096);
     let r2 = d.read64(cce::CCE_REVISION2);
-    assert_eq!(
-        cce::CCE_REVISION2_IMPL_CODE.get(r2),
-        cce::icode::FUNCTIONAL_SIMULATOR
-    );
+    assert_eq!(cce::CCE_REVISION2_IMPL_CODE.get(r2), cce::icode::FUNCTIONAL_SIMULATOR);
     let r = d.read64(cce::CCE_REVISION);
     assert_ne!(r, u64::MAX);
-    assert_eq!(
-        cce::CCE_REVISION_CHIP_REV_MINOR.get(r) & 0xF0,
-        0x10,
-        "B-step"
-    );
+    assert_eq!(cce::CCE_REVISION_CHIP_REV_MINOR.get(r) & 0xF0, 0x10, "B-step");
     // Read-only: a write is counted and changes nothing.
     d.write64(rxe::RCV_CONTEXTS, 99);
     assert_eq!(d.read64(rxe::RCV_CONTEXTS), 8);
@@ -138,10 +126,7 @@ fn rcv_ctrl_rbuf_init_self_clears() {
     let mut d = dev();
     d.write64(rxe::RCV_CTRL, rxe::RCV_CTRL_RX_RBUF_INIT.encode(1) | 1);
     assert_eq!(d.read64(rxe::RCV_CTRL), 1);
-    assert_eq!(
-        rxe::RCV_STATUS_RX_RBUF_INIT_DONE.get(d.read64(rxe::RCV_STATUS)),
-        1
-    );
+    assert_eq!(rxe::RCV_STATUS_RX_RBUF_INIT_DONE.get(d.read64(rxe::RCV_STATUS)), 1);
 }
 
 #[test]

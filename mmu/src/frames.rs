@@ -138,11 +138,7 @@ impl FramePool {
             return Err(FrameError::TooLarge { frames: count });
         }
         let base_pfn = base >> PAGE_SHIFT;
-        let meta = FrameMeta {
-            state: FrameState::Free,
-            pins: 0,
-            ever_used: false,
-        };
+        let meta = FrameMeta { state: FrameState::Free, pins: 0, ever_used: false };
         let mut free_runs = BTreeMap::new();
         free_runs.insert(base_pfn, count);
         Ok(FramePool {
@@ -224,17 +220,12 @@ impl FramePool {
         policy: Contiguity,
     ) -> Result<Vec<Pfn>, FrameError> {
         if n > self.free_count {
-            return Err(FrameError::OutOfFrames {
-                wanted: n,
-                free: self.free_count,
-            });
+            return Err(FrameError::OutOfFrames { wanted: n, free: self.free_count });
         }
         // The last page's address must exist; checked before anything changes.
         if n > 0 {
-            va.add_pages(n - 1).ok_or(FrameError::OutOfFrames {
-                wanted: n,
-                free: self.free_count,
-            })?;
+            va.add_pages(n - 1)
+                .ok_or(FrameError::OutOfFrames { wanted: n, free: self.free_count })?;
         }
         let mut out: Vec<Pfn> = Vec::with_capacity(n as usize);
         let mut prev_last: Option<u64> = None;
@@ -343,10 +334,7 @@ impl FramePool {
     /// [`zero_frames`]). Bounded by the pool size; frames freed since are included (zeroing a
     /// free frame is harmless).
     pub fn take_fresh(&mut self) -> Vec<Pfn> {
-        std::mem::take(&mut self.fresh)
-            .into_iter()
-            .map(Pfn)
-            .collect()
+        std::mem::take(&mut self.fresh).into_iter().map(Pfn).collect()
     }
 
     /// Check the pool's internal consistency: free runs match the free frames exactly and are
@@ -604,9 +592,7 @@ mod tests {
         assert!(FramePool::new(u64::MAX - 0xfff, PAGE_SIZE).is_err());
         assert_eq!(
             FramePool::new(0, (MAX_FRAMES + 1) * PAGE_SIZE).unwrap_err(),
-            FrameError::TooLarge {
-                frames: MAX_FRAMES + 1
-            }
+            FrameError::TooLarge { frames: MAX_FRAMES + 1 }
         );
         let p = pool(16);
         assert_eq!(p.base(), BASE);
@@ -624,13 +610,7 @@ mod tests {
         let mut p = pool(64);
         let a = p.alloc(O, Va(0x1000), 8, Contiguity::Contiguous).unwrap();
         assert_eq!(a, (0x100..0x108).map(Pfn).collect::<Vec<_>>());
-        assert_eq!(
-            p.state(Pfn(0x101)),
-            Some(FrameState::Mapped {
-                owner: O,
-                va: Va(0x2000)
-            })
-        );
+        assert_eq!(p.state(Pfn(0x101)), Some(FrameState::Mapped { owner: O, va: Va(0x2000) }));
         let b = p.alloc(O, Va(0x9000), 4, Contiguity::Contiguous).unwrap();
         assert_eq!(b[0], Pfn(0x108));
         assert_eq!(runs(&b), vec![4]);
@@ -645,9 +625,7 @@ mod tests {
         for i in [1, 3, 4, 6] {
             p.unmap(a[i]).unwrap();
         }
-        let b = p
-            .alloc(O, Va(0x10_0000), 4, Contiguity::Contiguous)
-            .unwrap();
+        let b = p.alloc(O, Va(0x10_0000), 4, Contiguity::Contiguous).unwrap();
         assert_eq!(b, vec![Pfn(0x103), Pfn(0x104), Pfn(0x101), Pfn(0x106)]);
         p.check_invariants().unwrap();
     }
@@ -679,12 +657,8 @@ mod tests {
     fn random_is_deterministic_and_mixed() {
         let mut p1 = pool(8192);
         let mut p2 = pool(8192);
-        let a = p1
-            .alloc(O, Va(0), 4000, Contiguity::Random { seed: 42 })
-            .unwrap();
-        let b = p2
-            .alloc(O, Va(0), 4000, Contiguity::Random { seed: 42 })
-            .unwrap();
+        let a = p1.alloc(O, Va(0), 4000, Contiguity::Random { seed: 42 }).unwrap();
+        let b = p2.alloc(O, Va(0), 4000, Contiguity::Random { seed: 42 }).unwrap();
         assert_eq!(a, b);
         let r = runs(&a);
         assert!(r.len() > 10);
@@ -692,9 +666,7 @@ mod tests {
         assert!(r.iter().any(|&x| x >= 64));
         assert!(r.iter().any(|&x| !x.is_power_of_two()));
         let mut p3 = pool(8192);
-        let c = p3
-            .alloc(O, Va(0), 4000, Contiguity::Random { seed: 43 })
-            .unwrap();
+        let c = p3.alloc(O, Va(0), 4000, Contiguity::Random { seed: 43 }).unwrap();
         assert_ne!(a, c);
         p1.check_invariants().unwrap();
     }
@@ -747,9 +719,7 @@ mod tests {
         let mut p = pool(4);
         let a = p.alloc(O, Va(0), 4, Contiguity::Contiguous).unwrap();
         p.unmap(a[2]).unwrap();
-        let b = p
-            .alloc(OwnerId(2), Va(0x5000), 1, Contiguity::Scattered)
-            .unwrap();
+        let b = p.alloc(OwnerId(2), Va(0x5000), 1, Contiguity::Scattered).unwrap();
         assert_eq!(b, vec![a[2]]);
         assert_eq!(p.owner_of(a[2]), Some(OwnerId(2)));
         assert_eq!(p.stats().frames_reused, 1);
@@ -761,28 +731,16 @@ mod tests {
         let mut p = pool(2);
         let a = p.alloc(O, Va(0), 1, Contiguity::Contiguous).unwrap();
         p.remap(a[0], Va(0x8000)).unwrap();
-        assert_eq!(
-            p.state(a[0]),
-            Some(FrameState::Mapped {
-                owner: O,
-                va: Va(0x8000)
-            })
-        );
-        assert_eq!(
-            p.remap(Pfn(0x101), Va(0)),
-            Err(FrameError::NotMapped(Pfn(0x101)))
-        );
+        assert_eq!(p.state(a[0]), Some(FrameState::Mapped { owner: O, va: Va(0x8000) }));
+        assert_eq!(p.remap(Pfn(0x101), Va(0)), Err(FrameError::NotMapped(Pfn(0x101))));
     }
 
     #[test]
     fn fresh_frames_are_zeroed() {
         let shared = SharedFramePool::new(BASE, 4 * PAGE_SIZE).unwrap();
         let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(BASE), 4 * 4096)]).unwrap();
-        mem.write_slice(&[0xaa; 4096], GuestAddress(BASE + 4096))
-            .unwrap();
-        let a = shared
-            .with(|p| p.alloc(O, Va(0), 2, Contiguity::Contiguous))
-            .unwrap();
+        mem.write_slice(&[0xaa; 4096], GuestAddress(BASE + 4096)).unwrap();
+        let a = shared.with(|p| p.alloc(O, Va(0), 2, Contiguity::Contiguous)).unwrap();
         let fresh = shared.with(|p| p.take_fresh());
         assert_eq!(fresh, a);
         assert!(shared.with(|p| p.take_fresh()).is_empty());

@@ -165,10 +165,7 @@ mod tests {
         assert_eq!(s.total_pins(), 0);
         assert_eq!(s.pinned_vm(), 0);
         let mut boxed: Box<dyn PinDma> = Box::new(space());
-        assert_eq!(
-            boxed.pin_pages(Va(0x10_0000), 1),
-            Err(PinError::Fault(Va(0x10_0000)))
-        );
+        assert_eq!(boxed.pin_pages(Va(0x10_0000), 1), Err(PinError::Fault(Va(0x10_0000))));
         let mut r = &mut s;
         setup_and_teardown(&mut r, va);
         assert_eq!(s.stats().pages_dirtied, 8);
@@ -204,12 +201,6 @@ mod tests {
         assert_eq!(s.stats().dma_maps, 3);
         assert_eq!(s.stats().dma_unmaps, 3);
         s.unpin_pages(&pfns, false);
-        assert_eq!(
-            s.frame_state(pfns[0]),
-            Some(FrameState::Mapped {
-                owner: OwnerId(1),
-                va
-            })
-        );
+        assert_eq!(s.frame_state(pfns[0]), Some(FrameState::Mapped { owner: OwnerId(1), va }));
     }
 }

@@ -187,10 +187,7 @@ mod tests {
         // with 60000 pages (234 MiB) pinned, far over 64 MiB, still passes...
         assert!(can_pin_pages(v, &params(60000, 0, 16, lim)));
         // ... where the 2023 code refuses.
-        assert!(!can_pin_pages(
-            CanPinVariant::V2023,
-            &params(60000, 0, 16, lim)
-        ));
+        assert!(!can_pin_pages(CanPinVariant::V2023, &params(60000, 0, 16, lim)));
         // Only pinned + npages >= 67108864 pages (256 GiB) trips it; note >= not >.
         let big = 64 * MIB as i64;
         assert!(!can_pin_pages(v, &params(big - 16, 0, 16, lim)));

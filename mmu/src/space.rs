@@ -132,22 +132,10 @@ enum PendingOp {
     /// Drop the frames of `[start, end)`, keep the mapping (madvise DONTNEED).
     Clear { start: u64, end: u64 },
     /// Move `[old, old+old_len)` to `[new, new+new_len)` (mremap with MREMAP_MAYMOVE).
-    Move {
-        old: u64,
-        old_len: u64,
-        new: u64,
-        new_len: u64,
-        contiguity: Contiguity,
-    },
+    Move { old: u64, old_len: u64, new: u64, new_len: u64, contiguity: Contiguity },
     /// Extend `[start, start+old_len)`, the tail of the VMA at `vma_start`, to `new_len` in
     /// place.
-    Grow {
-        vma_start: u64,
-        start: u64,
-        old_len: u64,
-        new_len: u64,
-        contiguity: Contiguity,
-    },
+    Grow { vma_start: u64, start: u64, old_len: u64, new_len: u64, contiguity: Contiguity },
     /// Nothing to change.
     Nop { result: u64 },
 }
@@ -304,10 +292,7 @@ impl AddressSpace {
     }
     /// The mappings as `(start, len)`, ascending.
     pub fn vmas(&self) -> Vec<(Va, u64)> {
-        self.vmas
-            .iter()
-            .map(|(&s, v)| (Va(s), v.end.saturating_sub(s)))
-            .collect()
+        self.vmas.iter().map(|(&s, v)| (Va(s), v.end.saturating_sub(s))).collect()
     }
     /// State of a frame of the shared pool.
     pub fn frame_state(&self, pfn: Pfn) -> Option<FrameState> {
@@ -378,9 +363,7 @@ impl AddressSpace {
         }
         let start = va.page().0;
         let end =
-            va.0.checked_add(len)
-                .and_then(page_align_up)
-                .ok_or(MmapError::InvalidLength(len))?;
+            va.0.checked_add(len).and_then(page_align_up).ok_or(MmapError::InvalidLength(len))?;
         if let Some(hole) = self.first_unmapped(start, end) {
             return Err(MmapError::NotMapped(Va(hole)));
         }
@@ -413,11 +396,7 @@ impl AddressSpace {
         let Some((s, e)) = self.mapped_span(start, end) else {
             return Ok(self.start_pending(PendingOp::Nop { result: start }, 0, 0, None));
         };
-        let op = PendingOp::Unmap {
-            start,
-            end,
-            result: start,
-        };
+        let op = PendingOp::Unmap { start, end, result: start };
         Ok(self.start_pending(op, s, e, Some(InvalidateEvent::Unmap)))
     }
 
@@ -459,9 +438,8 @@ impl AddressSpace {
             return Err(UnmapError::Busy);
         }
         let (old, old_end) = checked_range(old_va, old_len)?;
-        let new_alen = page_align_up(new_len)
-            .filter(|&l| l > 0)
-            .ok_or(UnmapError::InvalidLength(new_len))?;
+        let new_alen =
+            page_align_up(new_len).filter(|&l| l > 0).ok_or(UnmapError::InvalidLength(new_len))?;
         let Some((vma_start, vma)) = self.vma_containing(old) else {
             return Err(UnmapError::NotMapped(old_va));
         };
@@ -493,13 +471,7 @@ impl AddressSpace {
             return Err(UnmapError::NoSpace(old_va));
         }
         let new = self.find_gap(new_alen).ok_or(UnmapError::NoSpace(old_va))?;
-        let op = PendingOp::Move {
-            old,
-            old_len: old_alen,
-            new,
-            new_len: new_alen,
-            contiguity,
-        };
+        let op = PendingOp::Move { old, old_len: old_alen, new, new_len: new_alen, contiguity };
         Ok(self.start_pending(op, old, old_end, Some(InvalidateEvent::Unmap)))
     }
 
@@ -636,18 +608,8 @@ impl AddressSpace {
         let end = start.0.checked_add(len).ok_or(bad)?;
         let id = NotifierId(self.next_notifier);
         self.next_notifier += 1;
-        let invalidating = self
-            .pending
-            .is_some_and(|p| p.start < end && start.0 < p.end);
-        self.notifiers.insert(
-            id,
-            Notifier {
-                start: start.0,
-                end,
-                seq: 0,
-                invalidating,
-            },
-        );
+        let invalidating = self.pending.is_some_and(|p| p.start < end && start.0 < p.end);
+        self.notifiers.insert(id, Notifier { start: start.0, end, seq: 0, invalidating });
         Ok(id)
     }
 
@@ -668,9 +630,7 @@ impl AddressSpace {
     /// True when an invalidation started since `read_begin` returned `seq`, or one is in
     /// progress (`mmu_interval_read_retry`). Unknown ids report true.
     pub fn read_retry(&self, id: NotifierId, seq: u64) -> bool {
-        self.notifiers
-            .get(&id)
-            .is_none_or(|n| n.invalidating || n.seq != seq)
+        self.notifiers.get(&id).is_none_or(|n| n.invalidating || n.seq != seq)
     }
 
     /// The range `[start, end)` of a live notifier.
@@ -800,10 +760,7 @@ impl AddressSpace {
 
     /// Live DMA maps as `(iova, pages, count)`, ascending.
     pub fn dma_mappings(&self) -> Vec<(Iova, usize, u32)> {
-        self.dma
-            .iter()
-            .map(|(&(i, n), &c)| (Iova(i), n, c))
-            .collect()
+        self.dma.iter().map(|(&(i, n), &c)| (Iova(i), n, c)).collect()
     }
 
     /// True when some live DMA map covers `pfn`.
@@ -839,10 +796,7 @@ impl AddressSpace {
             if self.vma_containing(va).is_none() {
                 return fail(format!("pte {va:#x} outside every vma"));
             }
-            let want = FrameState::Mapped {
-                owner: self.owner,
-                va: Va(va),
-            };
+            let want = FrameState::Mapped { owner: self.owner, va: Va(va) };
             let got = self.frame_state(pfn);
             if got != Some(want) {
                 return fail(format!("pte {va:#x} -> {pfn} but frame state {got:?}"));
@@ -870,8 +824,7 @@ impl AddressSpace {
 
     /// `[start, end)` lies inside a single VMA.
     fn in_one_vma(&self, start: u64, end: u64) -> bool {
-        self.vma_containing(start)
-            .is_some_and(|(_, v)| end <= v.end)
+        self.vma_containing(start).is_some_and(|(_, v)| end <= v.end)
     }
 
     /// First address of `[start, end)` not covered by a VMA.
@@ -924,13 +877,7 @@ impl AddressSpace {
             .pool
             .with(|p| p.alloc(owner, Va(start), n, contiguity))
             .map_err(|_| MmapError::NoMemory)?;
-        self.vmas.insert(
-            start,
-            Vma {
-                end: start + alen,
-                contiguity,
-            },
-        );
+        self.vmas.insert(start, Vma { end: start + alen, contiguity });
         self.insert_ptes(start, &pfns);
         Ok(())
     }
@@ -973,11 +920,7 @@ impl AddressSpace {
         if cut >= old_end {
             return self.start_pending(PendingOp::Nop { result: start }, 0, 0, None);
         }
-        let op = PendingOp::Unmap {
-            start: cut,
-            end: old_end,
-            result: start,
-        };
+        let op = PendingOp::Unmap { start: cut, end: old_end, result: start };
         self.start_pending(op, cut, old_end, Some(InvalidateEvent::Unmap))
     }
 
@@ -1008,18 +951,9 @@ impl AddressSpace {
             }
         }
         self.stats.invalidations_sent += invalidations.len() as u64;
-        let (start, end) = if event.is_some() {
-            (start, end)
-        } else {
-            (0, 0)
-        };
+        let (start, end) = if event.is_some() { (start, end) } else { (0, 0) };
         self.pending = Some(Pending { id, start, end });
-        PendingUnmap {
-            owner: self.owner,
-            id,
-            op,
-            invalidations,
-        }
+        PendingUnmap { owner: self.owner, id, op, invalidations }
     }
 
     fn check_token(&self, token: &PendingUnmap) -> Result<(), UnmapError> {
@@ -1051,13 +985,7 @@ impl AddressSpace {
                 self.drop_ptes(start, end);
                 Ok(start)
             }
-            PendingOp::Grow {
-                vma_start,
-                start,
-                old_len,
-                new_len,
-                contiguity,
-            } => {
+            PendingOp::Grow { vma_start, start, old_len, new_len, contiguity } => {
                 let extra = self.alloc_extra(start + old_len, new_len - old_len, contiguity)?;
                 if let Some(v) = self.vmas.get_mut(&vma_start) {
                     v.end = start + new_len;
@@ -1065,30 +993,15 @@ impl AddressSpace {
                 self.insert_ptes(start + old_len, &extra);
                 Ok(start)
             }
-            PendingOp::Move {
-                old,
-                old_len,
-                new,
-                new_len,
-                contiguity,
-            } => {
+            PendingOp::Move { old, old_len, new, new_len, contiguity } => {
                 let extra = self.alloc_extra(new + old_len, new_len - old_len, contiguity)?;
-                let moved: Vec<(u64, Pfn)> = self
-                    .ptes
-                    .range(old..old + old_len)
-                    .map(|(&va, &pfn)| (va, pfn))
-                    .collect();
+                let moved: Vec<(u64, Pfn)> =
+                    self.ptes.range(old..old + old_len).map(|(&va, &pfn)| (va, pfn)).collect();
                 for &(va, _) in &moved {
                     self.ptes.remove(&va);
                 }
                 self.remove_vma_range(old, old + old_len);
-                self.vmas.insert(
-                    new,
-                    Vma {
-                        end: new + new_len,
-                        contiguity,
-                    },
-                );
+                self.vmas.insert(new, Vma { end: new + new_len, contiguity });
                 self.pool.with(|p| {
                     for &(va, pfn) in &moved {
                         // The frame is Mapped by this owner (invariant); remap cannot fail.
@@ -1118,11 +1031,8 @@ impl AddressSpace {
 
     /// Remove the present pages of `[start, end)`, freeing or orphaning their frames.
     fn drop_ptes(&mut self, start: u64, end: u64) {
-        let gone: Vec<(u64, Pfn)> = self
-            .ptes
-            .range(start..end)
-            .map(|(&va, &pfn)| (va, pfn))
-            .collect();
+        let gone: Vec<(u64, Pfn)> =
+            self.ptes.range(start..end).map(|(&va, &pfn)| (va, pfn)).collect();
         for &(va, _) in &gone {
             self.ptes.remove(&va);
         }
@@ -1146,22 +1056,10 @@ impl AddressSpace {
         for (s, v) in hit {
             self.vmas.remove(&s);
             if s < start {
-                self.vmas.insert(
-                    s,
-                    Vma {
-                        end: start,
-                        contiguity: v.contiguity,
-                    },
-                );
+                self.vmas.insert(s, Vma { end: start, contiguity: v.contiguity });
             }
             if v.end > end {
-                self.vmas.insert(
-                    end,
-                    Vma {
-                        end: v.end,
-                        contiguity: v.contiguity,
-                    },
-                );
+                self.vmas.insert(end, Vma { end: v.end, contiguity: v.contiguity });
             }
         }
     }
@@ -1182,9 +1080,7 @@ impl Drop for AddressSpace {
 
 /// `len` rounded up to pages; 0 or overflowing lengths are invalid.
 fn map_len(len: u64) -> Result<u64, MmapError> {
-    page_align_up(len)
-        .filter(|&l| l > 0)
-        .ok_or(MmapError::InvalidLength(len))
+    page_align_up(len).filter(|&l| l > 0).ok_or(MmapError::InvalidLength(len))
 }
 
 /// Validate an unmap-style `(va, len)`: aligned start, non-zero length, no wrap, inside the user
@@ -1193,12 +1089,8 @@ fn checked_range(va: Va, len: u64) -> Result<(u64, u64), UnmapError> {
     if !va.is_page_aligned() {
         return Err(UnmapError::Unaligned(va));
     }
-    let alen = page_align_up(len)
-        .filter(|&l| l > 0)
-        .ok_or(UnmapError::InvalidLength(len))?;
-    let end =
-        va.0.checked_add(alen)
-            .ok_or(UnmapError::InvalidLength(len))?;
+    let alen = page_align_up(len).filter(|&l| l > 0).ok_or(UnmapError::InvalidLength(len))?;
+    let end = va.0.checked_add(alen).ok_or(UnmapError::InvalidLength(len))?;
     Ok((va.0, end))
 }
 
@@ -1220,9 +1112,7 @@ mod tests {
     }
 
     fn frames_of(s: &AddressSpace, va: Va, pages: u64) -> Vec<Option<Pfn>> {
-        (0..pages)
-            .map(|i| s.translate(va.add_pages(i).unwrap()))
-            .collect()
+        (0..pages).map(|i| s.translate(va.add_pages(i).unwrap())).collect()
     }
 
     #[test]
@@ -1240,18 +1130,12 @@ mod tests {
         assert_eq!(s.translate(Va(a.0 + 0x1234)), Some(Pfn(0x1001)));
         assert_eq!(s.owner_of(Pfn(0x1000)), Some(OwnerId(1)));
         assert_eq!(s.vmas(), vec![(a, 3 * PS), (b, PS)]);
-        assert_eq!(
-            s.mmap(0, Contiguity::Contiguous),
-            Err(MmapError::InvalidLength(0))
-        );
+        assert_eq!(s.mmap(0, Contiguity::Contiguous), Err(MmapError::InvalidLength(0)));
         assert_eq!(
             s.mmap(u64::MAX, Contiguity::Contiguous),
             Err(MmapError::InvalidLength(u64::MAX))
         );
-        assert_eq!(
-            s.mmap(61 * PS, Contiguity::Contiguous),
-            Err(MmapError::NoMemory)
-        );
+        assert_eq!(s.mmap(61 * PS, Contiguity::Contiguous), Err(MmapError::NoMemory));
         // Free the first mapping: the gap is reused first-fit.
         s.munmap_with(a, 3 * PS, |_, _| {}).unwrap();
         assert_eq!(s.mmap(2 * PS, Contiguity::Contiguous).unwrap(), a);
@@ -1300,10 +1184,7 @@ mod tests {
         assert_eq!(pinned, (0x1000..0x1004).map(Pfn).collect::<Vec<_>>());
         s.munmap_with(va, 4 * PS, |_, _| {}).unwrap();
         for &p in &pinned {
-            assert_eq!(
-                s.frame_state(p),
-                Some(FrameState::Orphan { owner: OwnerId(1) })
-            );
+            assert_eq!(s.frame_state(p), Some(FrameState::Orphan { owner: OwnerId(1) }));
             assert_eq!(s.pin_count(p), 1);
         }
         s.mmap_fixed(va, 4 * PS, Contiguity::Contiguous).unwrap();
@@ -1347,23 +1228,12 @@ mod tests {
         let n_tail = s.notifier_insert(Va(va.0 + 12 * PS), 4 * PS).unwrap();
         // Partial overlap by one byte counts.
         let n_edge = s.notifier_insert(Va(va.0 + 8 * PS - 1), 1).unwrap();
-        let seqs: Vec<u64> = [n_head, n_mid, n_tail, n_edge]
-            .iter()
-            .map(|&n| s.read_begin(n))
-            .collect();
+        let seqs: Vec<u64> =
+            [n_head, n_mid, n_tail, n_edge].iter().map(|&n| s.read_begin(n)).collect();
         let token = s.begin_munmap(Va(va.0 + 5 * PS), 3 * PS).unwrap();
-        let got: Vec<(NotifierId, InvalidateEvent)> = token
-            .invalidations()
-            .iter()
-            .map(|i| (i.notifier, i.event))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                (n_mid, InvalidateEvent::Unmap),
-                (n_edge, InvalidateEvent::Unmap)
-            ]
-        );
+        let got: Vec<(NotifierId, InvalidateEvent)> =
+            token.invalidations().iter().map(|i| (i.notifier, i.event)).collect();
+        assert_eq!(got, vec![(n_mid, InvalidateEvent::Unmap), (n_edge, InvalidateEvent::Unmap)]);
         let inv = token.invalidations()[0];
         assert_eq!((inv.start, inv.end), (Va(va.0 + 5 * PS), Va(va.0 + 8 * PS)));
         assert_eq!(inv.seq, seqs[1] + 1);
@@ -1386,17 +1256,13 @@ mod tests {
     fn munmap_range_is_clipped_to_mappings() {
         let mut s = space(16);
         let va = Va(0x2000_0000);
-        s.mmap_fixed(Va(va.0 + 2 * PS), 2 * PS, Contiguity::Contiguous)
-            .unwrap();
+        s.mmap_fixed(Va(va.0 + 2 * PS), 2 * PS, Contiguity::Contiguous).unwrap();
         let n = s.notifier_insert(va, 16 * PS).unwrap();
         let lonely = s.notifier_insert(Va(0x3000_0000), PS).unwrap();
         let t = s.begin_munmap(va, 8 * PS).unwrap();
         assert_eq!(t.invalidations().len(), 1);
         let i = t.invalidations()[0];
-        assert_eq!(
-            (i.notifier, i.start, i.end),
-            (n, Va(va.0 + 2 * PS), Va(va.0 + 4 * PS))
-        );
+        assert_eq!((i.notifier, i.start, i.end), (n, Va(va.0 + 2 * PS), Va(va.0 + 4 * PS)));
         s.commit(t).unwrap();
         // Nothing mapped under the lonely notifier: no invalidation at all.
         let seq = s.read_begin(lonely);
@@ -1404,14 +1270,8 @@ mod tests {
         assert!(t.invalidations().is_empty());
         s.commit(t).unwrap();
         assert!(!s.read_retry(lonely, seq));
-        assert_eq!(
-            s.begin_munmap(Va(1), PS).unwrap_err(),
-            UnmapError::Unaligned(Va(1))
-        );
-        assert_eq!(
-            s.begin_munmap(va, 0).unwrap_err(),
-            UnmapError::InvalidLength(0)
-        );
+        assert_eq!(s.begin_munmap(Va(1), PS).unwrap_err(), UnmapError::Unaligned(Va(1)));
+        assert_eq!(s.begin_munmap(va, 0).unwrap_err(), UnmapError::InvalidLength(0));
         assert_eq!(
             s.begin_munmap(Va(!0xfff), 2 * PS).unwrap_err(),
             UnmapError::InvalidLength(2 * PS)
@@ -1423,35 +1283,20 @@ mod tests {
         let mut s = space(32);
         let va = s.mmap(8 * PS, Contiguity::Contiguous).unwrap();
         let other = s.mmap(2 * PS, Contiguity::Contiguous).unwrap();
-        s.begin_madvise_dontneed(other, PS)
-            .and_then(|t| s.commit(t))
-            .unwrap();
+        s.begin_madvise_dontneed(other, PS).and_then(|t| s.commit(t)).unwrap();
         let n = s.notifier_insert(va, 8 * PS).unwrap();
         let pinned = s.pin_pages(va, 8).unwrap();
         let token = s.begin_munmap(va, 8 * PS).unwrap();
         assert!(s.has_pending());
         assert_eq!(s.mmap(PS, Contiguity::Contiguous), Err(MmapError::Busy));
-        assert_eq!(
-            s.mmap_fixed(Va(0x1000_0000), PS, Contiguity::Contiguous),
-            Err(MmapError::Busy)
-        );
+        assert_eq!(s.mmap_fixed(Va(0x1000_0000), PS, Contiguity::Contiguous), Err(MmapError::Busy));
         assert_eq!(s.touch(other, PS), Err(MmapError::Busy));
         assert_eq!(s.begin_munmap(other, PS).unwrap_err(), UnmapError::Busy);
+        assert_eq!(s.begin_shrink(other, 2 * PS, PS).unwrap_err(), UnmapError::Busy);
+        assert_eq!(s.begin_mremap(other, PS, PS, true).unwrap_err(), UnmapError::Busy);
+        assert_eq!(s.begin_madvise_dontneed(other, PS).unwrap_err(), UnmapError::Busy);
         assert_eq!(
-            s.begin_shrink(other, 2 * PS, PS).unwrap_err(),
-            UnmapError::Busy
-        );
-        assert_eq!(
-            s.begin_mremap(other, PS, PS, true).unwrap_err(),
-            UnmapError::Busy
-        );
-        assert_eq!(
-            s.begin_madvise_dontneed(other, PS).unwrap_err(),
-            UnmapError::Busy
-        );
-        assert_eq!(
-            s.begin_invalidate(other, PS, InvalidateEvent::Migrate)
-                .unwrap_err(),
+            s.begin_invalidate(other, PS, InvalidateEvent::Migrate).unwrap_err(),
             UnmapError::Busy
         );
         // A pin needing a fault waits for the lock; present pages can still be pinned.
@@ -1479,11 +1324,8 @@ mod tests {
         assert!(s.read_retry(n, 0), "removed notifier reports retry");
         // The two extra pins hold orphans; everything else is free.
         for (i, &p) in pinned.iter().enumerate() {
-            let want = if i < 2 {
-                FrameState::Orphan { owner: OwnerId(1) }
-            } else {
-                FrameState::Free
-            };
+            let want =
+                if i < 2 { FrameState::Orphan { owner: OwnerId(1) } } else { FrameState::Free };
             assert_eq!(s.frame_state(p), Some(want), "page {i}");
         }
         s.unpin_pages(&extra, false);
@@ -1511,9 +1353,7 @@ mod tests {
         assert!(!a.has_pending());
         assert!(a.translate(va).is_some());
         // An abort after begin_invalidate retires sequences too.
-        let t = a
-            .begin_invalidate(va, PS, InvalidateEvent::Protection)
-            .unwrap();
+        let t = a.begin_invalidate(va, PS, InvalidateEvent::Protection).unwrap();
         assert_eq!(t.invalidations()[0].event, InvalidateEvent::Protection);
         assert!(!t.invalidations()[0].event.is_unmap());
         a.commit(t).unwrap();
@@ -1528,14 +1368,10 @@ mod tests {
         let head = s.notifier_insert(va, 2 * PS).unwrap();
         let tail = s.notifier_insert(Va(va.0 + 6 * PS), 2 * PS).unwrap();
         let mut seen = Vec::new();
-        s.shrink_with(va, 8 * PS, 3 * PS, |_, inv| seen.push(*inv))
-            .unwrap();
+        s.shrink_with(va, 8 * PS, 3 * PS, |_, inv| seen.push(*inv)).unwrap();
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].notifier, tail);
-        assert_eq!(
-            (seen[0].start, seen[0].end),
-            (Va(va.0 + 3 * PS), Va(va.0 + 8 * PS))
-        );
+        assert_eq!((seen[0].start, seen[0].end), (Va(va.0 + 3 * PS), Va(va.0 + 8 * PS)));
         assert!(seen[0].event.is_unmap());
         assert_eq!(s.vmas(), vec![(va, 3 * PS)]);
         assert_eq!(s.read_begin(head), 0);
@@ -1544,19 +1380,10 @@ mod tests {
             s.begin_shrink(va, 3 * PS, 4 * PS).unwrap_err(),
             UnmapError::InvalidLength(4 * PS)
         );
-        assert_eq!(
-            s.begin_shrink(va, 3 * PS, 0).unwrap_err(),
-            UnmapError::InvalidLength(0)
-        );
-        assert_eq!(
-            s.begin_shrink(va, 4 * PS, PS).unwrap_err(),
-            UnmapError::NotMapped(va)
-        );
+        assert_eq!(s.begin_shrink(va, 3 * PS, 0).unwrap_err(), UnmapError::InvalidLength(0));
+        assert_eq!(s.begin_shrink(va, 4 * PS, PS).unwrap_err(), UnmapError::NotMapped(va));
         // Same size: nothing to do.
-        s.shrink_with(va, 3 * PS, 3 * PS, |_, _| {
-            panic!("no invalidation expected")
-        })
-        .unwrap();
+        s.shrink_with(va, 3 * PS, 3 * PS, |_, _| panic!("no invalidation expected")).unwrap();
         s.check_invariants().unwrap();
     }
 
@@ -1565,9 +1392,8 @@ mod tests {
         let mut s = space(16);
         let va = s.mmap(2 * PS, Contiguity::Contiguous).unwrap();
         let n = s.notifier_insert(va, 2 * PS).unwrap();
-        let got = s
-            .mremap_with(va, 2 * PS, 4 * PS, false, |_, _| panic!("no invalidation"))
-            .unwrap();
+        let got =
+            s.mremap_with(va, 2 * PS, 4 * PS, false, |_, _| panic!("no invalidation")).unwrap();
         assert_eq!(got, va);
         assert_eq!(s.vmas(), vec![(va, 4 * PS)]);
         assert_eq!(frames_of(&s, va, 4).iter().flatten().count(), 4);
@@ -1584,14 +1410,9 @@ mod tests {
         let old_frames = frames_of(&s, va, 4);
         let pinned = s.pin_pages(va, 1).unwrap();
         let n = s.notifier_insert(Va(va.0 + 3 * PS), PS).unwrap();
-        assert_eq!(
-            s.begin_mremap(va, 4 * PS, 6 * PS, false).unwrap_err(),
-            UnmapError::NoSpace(va)
-        );
+        assert_eq!(s.begin_mremap(va, 4 * PS, 6 * PS, false).unwrap_err(), UnmapError::NoSpace(va));
         let mut seen = Vec::new();
-        let new = s
-            .mremap_with(va, 4 * PS, 6 * PS, true, |_, inv| seen.push(*inv))
-            .unwrap();
+        let new = s.mremap_with(va, 4 * PS, 6 * PS, true, |_, inv| seen.push(*inv)).unwrap();
         assert_eq!(new, Va(blocker.0 + PS));
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].notifier, n);
@@ -1603,10 +1424,7 @@ mod tests {
         assert_eq!(frames_of(&s, va, 4), vec![None; 4]);
         assert_eq!(
             s.frame_state(pinned[0]),
-            Some(FrameState::Mapped {
-                owner: OwnerId(1),
-                va: new
-            })
+            Some(FrameState::Mapped { owner: OwnerId(1), va: new })
         );
         assert_eq!(s.vmas(), vec![(blocker, PS), (new, 6 * PS)]);
         s.check_invariants().unwrap();
@@ -1623,14 +1441,10 @@ mod tests {
             UnmapError::NotMapped(va)
         );
         assert_eq!(
-            s.begin_mremap(Va(0x1000_0000), PS, 2 * PS, true)
-                .unwrap_err(),
+            s.begin_mremap(Va(0x1000_0000), PS, 2 * PS, true).unwrap_err(),
             UnmapError::NotMapped(Va(0x1000_0000))
         );
-        assert_eq!(
-            s.begin_mremap(va, PS, 0, true).unwrap_err(),
-            UnmapError::InvalidLength(0)
-        );
+        assert_eq!(s.begin_mremap(va, PS, 0, true).unwrap_err(), UnmapError::InvalidLength(0));
         // Shrinking is a tail munmap.
         let n = s.notifier_insert(Va(va.0 + 3 * PS), PS).unwrap();
         let t = s.begin_mremap(va, 4 * PS, 2 * PS, true).unwrap();
@@ -1671,8 +1485,7 @@ mod tests {
         let pinned = s.pin_pages(Va(va.0 + PS), 1).unwrap();
         let n = s.notifier_insert(va, 4 * PS).unwrap();
         let mut seen = Vec::new();
-        s.madvise_dontneed_with(va, 2 * PS, |_, inv| seen.push(*inv))
-            .unwrap();
+        s.madvise_dontneed_with(va, 2 * PS, |_, inv| seen.push(*inv)).unwrap();
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].notifier, n);
         assert_eq!(seen[0].event, InvalidateEvent::Clear);
@@ -1681,10 +1494,7 @@ mod tests {
         assert!(s.is_mapped(va));
         assert_eq!(s.translate(va), None);
         assert_eq!(s.translate(Va(va.0 + PS)), None);
-        assert_eq!(
-            s.frame_state(pinned[0]),
-            Some(FrameState::Orphan { owner: OwnerId(1) })
-        );
+        assert_eq!(s.frame_state(pinned[0]), Some(FrameState::Orphan { owner: OwnerId(1) }));
         assert_eq!(s.frame_state(old[0].unwrap()), Some(FrameState::Free));
         assert_eq!(s.vmas(), vec![(va, 4 * PS)]);
         // A pin faults fresh frames in (one contiguous run of 2, first fit: old[0] is alone
@@ -1697,10 +1507,7 @@ mod tests {
         assert_eq!(&again[2..], &[old[2].unwrap(), old[3].unwrap()]);
         assert_eq!(s.stats().pages_faulted, 2);
         // Unmapped part of the range: ENOMEM, nothing done.
-        assert_eq!(
-            s.begin_madvise_dontneed(va, 8 * PS).unwrap_err(),
-            UnmapError::NotMapped(va)
-        );
+        assert_eq!(s.begin_madvise_dontneed(va, 8 * PS).unwrap_err(), UnmapError::NotMapped(va));
         assert_eq!(
             s.begin_madvise_dontneed(Va(va.0 + 1), PS).unwrap_err(),
             UnmapError::Unaligned(Va(va.0 + 1))
@@ -1723,20 +1530,12 @@ mod tests {
         assert_eq!(s.touch(va, 4 * PS), Ok(4));
         assert_eq!(s.touch(va, 4 * PS), Ok(0));
         assert_eq!(s.touch(va, 0), Ok(0));
-        let f: Vec<u64> = frames_of(&s, va, 4)
-            .into_iter()
-            .flatten()
-            .map(|p| p.0)
-            .collect();
+        let f: Vec<u64> = frames_of(&s, va, 4).into_iter().flatten().map(|p| p.0).collect();
         assert_eq!(f, vec![0x1000, 0x1002, 0x1001, 0x1003]);
         // A touch of one byte faults one page.
-        s.madvise_dontneed_with(Va(va.0 + PS), PS, |_, _| {})
-            .unwrap();
+        s.madvise_dontneed_with(Va(va.0 + PS), PS, |_, _| {}).unwrap();
         assert_eq!(s.touch(Va(va.0 + PS + 10), 1), Ok(1));
-        assert_eq!(
-            s.touch(va, 5 * PS),
-            Err(MmapError::NotMapped(Va(va.0 + 4 * PS)))
-        );
+        assert_eq!(s.touch(va, 5 * PS), Err(MmapError::NotMapped(Va(va.0 + 4 * PS))));
         s.check_invariants().unwrap();
     }
 
@@ -1745,15 +1544,11 @@ mod tests {
         let mut s = space(16);
         let va = Va(0x4000_0000);
         s.mmap_fixed(va, 3 * PS, Contiguity::Contiguous).unwrap();
-        s.mmap_fixed(Va(va.0 + 4 * PS), 2 * PS, Contiguity::Contiguous)
-            .unwrap();
+        s.mmap_fixed(Va(va.0 + 4 * PS), 2 * PS, Contiguity::Contiguous).unwrap();
         // Unaligned start rounds down; stops at the hole after 3 pages.
         let p = s.pin_pages(Va(va.0 + 5), 6).unwrap();
         assert_eq!(p.len(), 3);
-        assert_eq!(
-            s.pin_pages(Va(va.0 + 3 * PS), 2),
-            Err(PinError::Fault(Va(va.0 + 3 * PS)))
-        );
+        assert_eq!(s.pin_pages(Va(va.0 + 3 * PS), 2), Err(PinError::Fault(Va(va.0 + 3 * PS))));
         assert_eq!(s.pin_pages(va, 0), Ok(vec![]));
         assert_eq!(s.stats().pages_pinned, 3);
         // Twice-pinned frames need two unpins.
@@ -1789,10 +1584,7 @@ mod tests {
         let mut s = space(4);
         assert_eq!(
             s.notifier_insert(Va(0x1000), 0),
-            Err(NotifierError::InvalidRange {
-                start: Va(0x1000),
-                len: 0
-            })
+            Err(NotifierError::InvalidRange { start: Va(0x1000), len: 0 })
         );
         assert!(s.notifier_insert(Va(u64::MAX), 2).is_err());
         let a = s.notifier_insert(Va(0x1000), 10).unwrap();

@@ -254,17 +254,11 @@ mod tests {
         f.dma_unmap(iova, 1);
         f.fail_notifier_insert = Trigger::After(1);
         let n = f.notifier_insert(va, PAGE_SIZE).unwrap();
-        assert_eq!(
-            f.notifier_insert(va, PAGE_SIZE),
-            Err(NotifierError::NoMemory)
-        );
+        assert_eq!(f.notifier_insert(va, PAGE_SIZE), Err(NotifierError::NoMemory));
         f.notifier_remove(n);
         let s = f.stats();
         assert_eq!((s.dma_map_calls, s.dma_map_failures), (3, 2));
-        assert_eq!(
-            (s.notifier_insert_calls, s.notifier_insert_failures),
-            (2, 1)
-        );
+        assert_eq!((s.notifier_insert_calls, s.notifier_insert_failures), (2, 1));
         assert_eq!(f.inner().dma_maps_live(), 0);
         assert!(format!("{f:?}").contains("FailingPinDma"));
     }

@@ -13,12 +13,7 @@
 
 // Test-only code: a failed expect or index is a test failure, as clippy.toml allows inside
 // #[test] functions; the harness helpers live outside them.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -45,68 +40,17 @@ enum Cb {
 
 #[derive(Clone, Copy, Debug)]
 enum Op {
-    Mmap {
-        who: usize,
-        pages: u64,
-        policy: u8,
-    },
-    MmapAtFreed {
-        who: usize,
-        idx: usize,
-        policy: u8,
-    },
-    Munmap {
-        who: usize,
-        region: usize,
-        off: u64,
-        pages: u64,
-        cb: Cb,
-    },
-    Shrink {
-        who: usize,
-        region: usize,
-        keep: u64,
-        cb: Cb,
-    },
-    Mremap {
-        who: usize,
-        region: usize,
-        pages: u64,
-        may_move: bool,
-        cb: Cb,
-    },
-    Madvise {
-        who: usize,
-        region: usize,
-        off: u64,
-        pages: u64,
-        cb: Cb,
-    },
-    Touch {
-        who: usize,
-        region: usize,
-    },
-    Pin {
-        who: usize,
-        region: usize,
-        off: u64,
-        pages: u64,
-    },
-    Unpin {
-        who: usize,
-        idx: usize,
-        dirty: bool,
-    },
-    NotifierInsert {
-        who: usize,
-        region: usize,
-        off: i64,
-        pages: u64,
-    },
-    NotifierRemove {
-        who: usize,
-        idx: usize,
-    },
+    Mmap { who: usize, pages: u64, policy: u8 },
+    MmapAtFreed { who: usize, idx: usize, policy: u8 },
+    Munmap { who: usize, region: usize, off: u64, pages: u64, cb: Cb },
+    Shrink { who: usize, region: usize, keep: u64, cb: Cb },
+    Mremap { who: usize, region: usize, pages: u64, may_move: bool, cb: Cb },
+    Madvise { who: usize, region: usize, off: u64, pages: u64, cb: Cb },
+    Touch { who: usize, region: usize },
+    Pin { who: usize, region: usize, off: u64, pages: u64 },
+    Unpin { who: usize, idx: usize, dirty: bool },
+    NotifierInsert { who: usize, region: usize, off: i64, pages: u64 },
+    NotifierRemove { who: usize, idx: usize },
 }
 
 fn cb() -> impl Strategy<Value = Cb> {
@@ -224,22 +168,12 @@ impl Model {
     }
 
     fn learn(&mut self, who: usize, va: u64, pfn: Pfn) {
-        assert!(
-            !self.frames.contains_key(&pfn),
-            "{pfn} handed out while not free"
-        );
+        assert!(!self.frames.contains_key(&pfn), "{pfn} handed out while not free");
         if !self.ever.insert(pfn) {
             self.reused += 1;
         }
         self.allocs += 1;
-        self.frames.insert(
-            pfn,
-            MFrame {
-                owner: owner(who),
-                va: Some(va),
-                pins: 0,
-            },
-        );
+        self.frames.insert(pfn, MFrame { owner: owner(who), va: Some(va), pins: 0 });
         self.sp[who].pages.get_mut(&va).expect("page mapped").frame = Some(pfn);
     }
 
@@ -266,11 +200,7 @@ impl Model {
 
     /// Remove the pages of `[start, end)` from the mapping.
     fn unmap_range(&mut self, who: usize, start: u64, end: u64) {
-        let gone: Vec<u64> = self.sp[who]
-            .pages
-            .range(start..end)
-            .map(|(&v, _)| v)
-            .collect();
+        let gone: Vec<u64> = self.sp[who].pages.range(start..end).map(|(&v, _)| v).collect();
         for va in gone {
             let p = self.sp[who].pages.remove(&va).expect("present");
             if let Some(f) = p.frame {
@@ -283,11 +213,7 @@ impl Model {
     fn span(&self, who: usize, start: u64, end: u64) -> Option<(u64, u64)> {
         let mut it = self.sp[who].pages.range(start..end);
         let first = *it.next()?.0;
-        let last = self.sp[who]
-            .pages
-            .range(start..end)
-            .next_back()
-            .map(|(&v, _)| v)?;
+        let last = self.sp[who].pages.range(start..end).next_back().map(|(&v, _)| v)?;
         Some((first, last + PS))
     }
 
@@ -334,13 +260,7 @@ impl Harness {
         let id = self.m.next_vma;
         self.m.next_vma += 1;
         for i in 0..pages {
-            self.m.sp[who].pages.insert(
-                start + i * PS,
-                MPage {
-                    vma: id,
-                    frame: None,
-                },
-            );
+            self.m.sp[who].pages.insert(start + i * PS, MPage { vma: id, frame: None });
         }
         id
     }
@@ -372,10 +292,7 @@ impl Harness {
         }
         let va = r.expect("mmap").0;
         assert!(va >= DEFAULT_MMAP_BASE && va + pages * PS <= TASK_SIZE);
-        assert!(
-            self.m.range_free(who, va, va + pages * PS),
-            "mmap over a mapping"
-        );
+        assert!(self.m.range_free(who, va, va + pages * PS), "mmap over a mapping");
         self.new_vma(who, va, pages);
         assert_eq!(self.learn_range(who, va, va + pages * PS), pages);
     }
@@ -496,19 +413,11 @@ impl Harness {
                 Cb::InsertLate => {
                     let id = sp.notifier_insert(inv.start, PS).expect("insert");
                     let seq = sp.read_begin(id);
-                    assert!(
-                        sp.read_retry(id, seq),
-                        "late notifier must see the pending op"
-                    );
+                    assert!(sp.read_retry(id, seq), "late notifier must see the pending op");
                     late.push((id, seq));
-                    m.sp[who].notifiers.insert(
-                        id,
-                        MNotifier {
-                            start: inv.start.0,
-                            end: inv.start.0 + PS,
-                            seq,
-                        },
-                    );
+                    m.sp[who]
+                        .notifiers
+                        .insert(id, MNotifier { start: inv.start.0, end: inv.start.0 + PS, seq });
                 }
             }
         });
@@ -516,10 +425,7 @@ impl Harness {
         for (id, n) in self.m.sp[who].notifiers.iter_mut() {
             let now = sp.read_begin(*id);
             if let Some(&(_, seq)) = late.iter().find(|(l, _)| l == id) {
-                assert!(
-                    sp.read_retry(*id, seq),
-                    "late notifier missed the invalidation"
-                );
+                assert!(sp.read_retry(*id, seq), "late notifier missed the invalidation");
             } else if invalidated.contains(id) {
                 assert!(sp.read_retry(*id, before[id]), "read_retry missed it");
                 assert!(now > before[id]);
@@ -538,12 +444,8 @@ impl Harness {
         };
         let (va, len) = (s + off * PS, pages * PS);
         let span = self.m.span(who, va, va + len);
-        let token = self.real[who]
-            .begin_munmap(Va(va), len)
-            .expect("munmap begin");
-        let exp = Expect {
-            range: span.map(|(a, b)| (a, b, InvalidateEvent::Unmap)),
-        };
+        let token = self.real[who].begin_munmap(Va(va), len).expect("munmap begin");
+        let exp = Expect { range: span.map(|(a, b)| (a, b, InvalidateEvent::Unmap)) };
         let before = self.check_begin(who, &token, &exp);
         let r = self.deliver(who, token, before, cb);
         assert_eq!(r, Ok(Va(va)));
@@ -555,9 +457,7 @@ impl Harness {
 
     /// Shrink-like tail cut of `[s, e)` to `keep` bytes, via `begin` (shrink or mremap).
     fn tail_cut(&mut self, who: usize, s: u64, e: u64, keep: u64, token: PendingUnmap, cb: Cb) {
-        let exp = Expect {
-            range: (keep < e - s).then_some((s + keep, e, InvalidateEvent::Unmap)),
-        };
+        let exp = Expect { range: (keep < e - s).then_some((s + keep, e, InvalidateEvent::Unmap)) };
         let before = self.check_begin(who, &token, &exp);
         let r = self.deliver(who, token, before, cb);
         assert_eq!(r, Ok(Va(s)));
@@ -593,9 +493,7 @@ impl Harness {
             return;
         }
         let token = r.expect("mremap begin");
-        let exp = Expect {
-            range: (!in_place).then_some((s, e, InvalidateEvent::Unmap)),
-        };
+        let exp = Expect { range: (!in_place).then_some((s, e, InvalidateEvent::Unmap)) };
         let before = self.check_begin(who, &token, &exp);
         let r = self.deliver(who, token, before, cb);
         // Callbacks may have freed orphans: judge memory at commit time.
@@ -615,50 +513,26 @@ impl Harness {
                 p.1.vma = id;
             }
             for i in 0..extra {
-                self.m.sp[who].pages.insert(
-                    e + i * PS,
-                    MPage {
-                        vma: id,
-                        frame: None,
-                    },
-                );
+                self.m.sp[who].pages.insert(e + i * PS, MPage { vma: id, frame: None });
             }
             assert_eq!(self.learn_range(who, e, s + new_len), extra);
             return;
         }
-        assert!(
-            self.m.range_free(who, new, new + new_len),
-            "moved over a mapping"
-        );
-        let moved: Vec<(u64, MPage)> = self.m.sp[who]
-            .pages
-            .range(s..e)
-            .map(|(&v, &p)| (v, p))
-            .collect();
+        assert!(self.m.range_free(who, new, new + new_len), "moved over a mapping");
+        let moved: Vec<(u64, MPage)> =
+            self.m.sp[who].pages.range(s..e).map(|(&v, &p)| (v, p)).collect();
         let new_id = self.m.next_vma;
         self.m.next_vma += 1;
         for (va, p) in moved {
             self.m.sp[who].pages.remove(&va);
             let nva = va - s + new;
-            self.m.sp[who].pages.insert(
-                nva,
-                MPage {
-                    vma: new_id,
-                    frame: p.frame,
-                },
-            );
+            self.m.sp[who].pages.insert(nva, MPage { vma: new_id, frame: p.frame });
             if let Some(f) = p.frame {
                 self.m.frames.get_mut(&f).expect("moved frame").va = Some(nva);
             }
         }
         for i in 0..extra {
-            self.m.sp[who].pages.insert(
-                new + old_len + i * PS,
-                MPage {
-                    vma: new_id,
-                    frame: None,
-                },
-            );
+            self.m.sp[who].pages.insert(new + old_len + i * PS, MPage { vma: new_id, frame: None });
         }
         assert_eq!(self.learn_range(who, new + old_len, new + new_len), extra);
         self.m.sp[who].freed.push((s, old_len));
@@ -676,17 +550,12 @@ impl Harness {
             return;
         }
         let token = r.expect("madvise begin");
-        let exp = Expect {
-            range: Some((va, va + len, InvalidateEvent::Clear)),
-        };
+        let exp = Expect { range: Some((va, va + len, InvalidateEvent::Clear)) };
         let before = self.check_begin(who, &token, &exp);
         let r = self.deliver(who, token, before, cb);
         assert_eq!(r, Ok(Va(va)));
         for i in 0..pages {
-            let p = self.m.sp[who]
-                .pages
-                .get_mut(&(va + i * PS))
-                .expect("mapped");
+            let p = self.m.sp[who].pages.get_mut(&(va + i * PS)).expect("mapped");
             if let Some(f) = p.frame.take() {
                 self.m.drop_frame(f);
             }
@@ -697,11 +566,8 @@ impl Harness {
         let Some((s, e)) = self.m.region(who, region) else {
             return;
         };
-        let missing = self.m.sp[who]
-            .pages
-            .range(s..e)
-            .filter(|(_, p)| p.frame.is_none())
-            .count() as u64;
+        let missing =
+            self.m.sp[who].pages.range(s..e).filter(|(_, p)| p.frame.is_none()).count() as u64;
         let free = self.m.free();
         let r = self.real[who].touch(Va(s), e - s);
         let learned = self.learn_range(who, s, e);
@@ -786,19 +652,12 @@ impl Harness {
             return;
         };
         let start = (s as i64 + off * PS as i64) as u64;
-        let id = self.real[who]
-            .notifier_insert(Va(start), pages * PS)
-            .expect("insert");
+        let id = self.real[who].notifier_insert(Va(start), pages * PS).expect("insert");
         assert_eq!(self.real[who].read_begin(id), 0);
         assert!(!self.real[who].read_retry(id, 0));
-        let prev = self.m.sp[who].notifiers.insert(
-            id,
-            MNotifier {
-                start,
-                end: start + pages * PS,
-                seq: 0,
-            },
-        );
+        let prev = self.m.sp[who]
+            .notifiers
+            .insert(id, MNotifier { start, end: start + pages * PS, seq: 0 });
         assert!(prev.is_none(), "notifier id reused");
     }
 
@@ -817,47 +676,22 @@ impl Harness {
         match op {
             Op::Mmap { who, pages, policy } => self.do_mmap(who, pages, policy),
             Op::MmapAtFreed { who, idx, policy } => self.do_mmap_at_freed(who, idx, policy),
-            Op::Munmap {
-                who,
-                region,
-                off,
-                pages,
-                cb,
-            } => self.do_munmap(who, region, off, pages, cb),
-            Op::Shrink {
-                who,
-                region,
-                keep,
-                cb,
-            } => self.do_shrink(who, region, keep, cb),
-            Op::Mremap {
-                who,
-                region,
-                pages,
-                may_move,
-                cb,
-            } => self.do_mremap(who, region, pages, may_move, cb),
-            Op::Madvise {
-                who,
-                region,
-                off,
-                pages,
-                cb,
-            } => self.do_madvise(who, region, off, pages, cb),
+            Op::Munmap { who, region, off, pages, cb } => {
+                self.do_munmap(who, region, off, pages, cb)
+            }
+            Op::Shrink { who, region, keep, cb } => self.do_shrink(who, region, keep, cb),
+            Op::Mremap { who, region, pages, may_move, cb } => {
+                self.do_mremap(who, region, pages, may_move, cb)
+            }
+            Op::Madvise { who, region, off, pages, cb } => {
+                self.do_madvise(who, region, off, pages, cb)
+            }
             Op::Touch { who, region } => self.do_touch(who, region),
-            Op::Pin {
-                who,
-                region,
-                off,
-                pages,
-            } => self.do_pin(who, region, off, pages),
+            Op::Pin { who, region, off, pages } => self.do_pin(who, region, off, pages),
             Op::Unpin { who, idx, dirty } => self.do_unpin(who, idx, dirty),
-            Op::NotifierInsert {
-                who,
-                region,
-                off,
-                pages,
-            } => self.do_notifier_insert(who, region, off, pages),
+            Op::NotifierInsert { who, region, off, pages } => {
+                self.do_notifier_insert(who, region, off, pages)
+            }
             Op::NotifierRemove { who, idx } => self.do_notifier_remove(who, idx),
         }
     }
@@ -867,17 +701,10 @@ impl Harness {
             let real = &self.real[who];
             real.check_invariants().expect("implementation invariants");
             assert!(!real.has_pending());
-            let vmas: Vec<(u64, u64)> = real
-                .vmas()
-                .into_iter()
-                .map(|(v, l)| (v.0, v.0 + l))
-                .collect();
+            let vmas: Vec<(u64, u64)> =
+                real.vmas().into_iter().map(|(v, l)| (v.0, v.0 + l)).collect();
             assert_eq!(vmas, self.m.vmas(who), "VMA list differs");
-            let present = self.m.sp[who]
-                .pages
-                .values()
-                .filter(|p| p.frame.is_some())
-                .count();
+            let present = self.m.sp[who].pages.values().filter(|p| p.frame.is_some()).count();
             assert_eq!(real.mapped_pages(), present as u64);
             for (&va, p) in &self.m.sp[who].pages {
                 assert_eq!(real.translate(Va(va)), p.frame, "pte at {va:#x}");
@@ -895,10 +722,7 @@ impl Harness {
                 None => (FrameState::Free, 0),
                 Some(f) => {
                     let st = match f.va {
-                        Some(va) => FrameState::Mapped {
-                            owner: f.owner,
-                            va: Va(va),
-                        },
+                        Some(va) => FrameState::Mapped { owner: f.owner, va: Va(va) },
                         None => FrameState::Orphan { owner: f.owner },
                     };
                     (st, f.pins)
@@ -909,15 +733,10 @@ impl Harness {
             pins += u64::from(pc);
         }
         assert_eq!(real.total_pins(), pins);
-        let (free, reused) = real
-            .pool()
-            .with(|p| (p.free_frames(), p.stats().frames_reused));
+        let (free, reused) = real.pool().with(|p| (p.free_frames(), p.stats().frames_reused));
         assert_eq!(free, self.m.free());
         assert_eq!(reused, self.m.reused, "reuse counter");
-        assert_eq!(
-            self.real[0].stats().bad_unpin_count + self.real[1].stats().bad_unpin_count,
-            0
-        );
+        assert_eq!(self.real[0].stats().bad_unpin_count + self.real[1].stats().bad_unpin_count, 0);
     }
 
     /// Unpin everything, unmap everything: every frame must come back.
@@ -935,10 +754,7 @@ impl Harness {
         assert_eq!(self.real[0].total_pins(), 0);
         assert_eq!(self.real[0].pool().with(|p| p.free_frames()), FRAMES);
         if self.m.allocs > FRAMES {
-            assert!(
-                self.m.reused > 0,
-                "pigeonhole: frames must have been reused"
-            );
+            assert!(self.m.reused > 0, "pigeonhole: frames must have been reused");
         }
     }
 }
@@ -963,64 +779,16 @@ proptest! {
 fn scripted_stale_cache_sequence() {
     let mut h = Harness::new();
     let script = [
-        Op::Mmap {
-            who: 0,
-            pages: 4,
-            policy: 0,
-        },
-        Op::NotifierInsert {
-            who: 0,
-            region: 0,
-            off: 0,
-            pages: 4,
-        },
-        Op::Pin {
-            who: 0,
-            region: 0,
-            off: 0,
-            pages: 4,
-        },
-        Op::Munmap {
-            who: 0,
-            region: 0,
-            off: 0,
-            pages: 4,
-            cb: Cb::Nothing,
-        },
-        Op::MmapAtFreed {
-            who: 0,
-            idx: 0,
-            policy: 1,
-        },
-        Op::Mmap {
-            who: 1,
-            pages: 6,
-            policy: 3,
-        },
-        Op::Unpin {
-            who: 0,
-            idx: 0,
-            dirty: true,
-        },
-        Op::Mmap {
-            who: 1,
-            pages: 4,
-            policy: 2,
-        },
-        Op::Madvise {
-            who: 1,
-            region: 0,
-            off: 1,
-            pages: 2,
-            cb: Cb::PinAtStart(2),
-        },
-        Op::Mremap {
-            who: 1,
-            region: 0,
-            pages: 8,
-            may_move: true,
-            cb: Cb::InsertLate,
-        },
+        Op::Mmap { who: 0, pages: 4, policy: 0 },
+        Op::NotifierInsert { who: 0, region: 0, off: 0, pages: 4 },
+        Op::Pin { who: 0, region: 0, off: 0, pages: 4 },
+        Op::Munmap { who: 0, region: 0, off: 0, pages: 4, cb: Cb::Nothing },
+        Op::MmapAtFreed { who: 0, idx: 0, policy: 1 },
+        Op::Mmap { who: 1, pages: 6, policy: 3 },
+        Op::Unpin { who: 0, idx: 0, dirty: true },
+        Op::Mmap { who: 1, pages: 4, policy: 2 },
+        Op::Madvise { who: 1, region: 0, off: 1, pages: 2, cb: Cb::PinAtStart(2) },
+        Op::Mremap { who: 1, region: 0, pages: 8, may_move: true, cb: Cb::InsertLate },
         Op::Touch { who: 1, region: 1 },
     ];
     for op in script {

@@ -177,11 +177,7 @@ impl TidGroupAllocator {
 
     /// Groups on each list.
     pub fn counts(&self) -> ListCounts {
-        ListCounts {
-            empty: self.empty.len(),
-            used: self.used.len(),
-            full: self.full.len(),
-        }
+        ListCounts { empty: self.empty.len(), used: self.used.len(), full: self.full.len() }
     }
 
     /// Entries in use.
@@ -285,10 +281,7 @@ impl TidGroupAllocator {
             // list_for_each_entry_safe: only the current group can leave the list.
             let mut i = 0;
             while let Some(&g) = self.used.get(i) {
-                let free = self
-                    .groups
-                    .get(g)
-                    .map_or(0, |grp| usize::from(grp.size() - grp.used()));
+                let free = self.groups.get(g).map_or(0, |grp| usize::from(grp.size() - grp.used()));
                 let take = (count - placed.len()).min(free);
                 let n = self.program_group(g, take, placed, p)?;
                 if n > 0 {
@@ -330,13 +323,8 @@ impl TidGroupAllocator {
     /// freed; a group that was full moves to the tail of the used list, a group that becomes
     /// empty moves to the tail of the empty list.
     pub fn clear(&mut self, abs_entry: u32) -> Result<(), AllocError> {
-        let (g, slot) = self
-            .locate(abs_entry)
-            .ok_or(AllocError::EntryOutOfRange(abs_entry))?;
-        let grp = self
-            .groups
-            .get_mut(g)
-            .ok_or(AllocError::EntryOutOfRange(abs_entry))?;
+        let (g, slot) = self.locate(abs_entry).ok_or(AllocError::EntryOutOfRange(abs_entry))?;
+        let grp = self.groups.get_mut(g).ok_or(AllocError::EntryOutOfRange(abs_entry))?;
         if !grp.mark_free(slot) {
             return Err(AllocError::SlotNotUsed(abs_entry));
         }
@@ -360,8 +348,7 @@ impl TidGroupAllocator {
     }
 
     fn list_bases<'a>(&'a self, list: &'a VecDeque<usize>) -> impl Iterator<Item = u32> + 'a {
-        list.iter()
-            .filter_map(|&g| self.groups.get(g).map(TidGroup::base))
+        list.iter().filter_map(|&g| self.groups.get(g).map(TidGroup::base))
     }
 
     fn list_mut(&mut self, kind: ListKind) -> &mut VecDeque<usize> {
@@ -495,27 +482,14 @@ mod tests {
     fn fresh_allocator() {
         let a = TidGroupAllocator::new(2048, 64);
         assert_eq!((a.expected_base(), a.expected_count()), (2048, 64));
-        assert_eq!(
-            a.counts(),
-            ListCounts {
-                empty: 8,
-                used: 0,
-                full: 0
-            }
-        );
-        assert_eq!(
-            bases(a.empty_list()),
-            (0..8).map(|i| 2048 + 8 * i).collect::<Vec<_>>()
-        );
+        assert_eq!(a.counts(), ListCounts { empty: 8, used: 0, full: 0 });
+        assert_eq!(bases(a.empty_list()), (0..8).map(|i| 2048 + 8 * i).collect::<Vec<_>>());
         assert_eq!(a.used_entries(), 0);
         assert!(!a.is_used(2048));
         // Clamping: not a multiple of 8, above 2048, near u32::MAX.
         assert_eq!(TidGroupAllocator::new(0, 21).expected_count(), 16);
         assert_eq!(TidGroupAllocator::new(0, 4096).expected_count(), 2048);
-        assert_eq!(
-            TidGroupAllocator::new(u32::MAX - 20, 64).expected_count(),
-            16
-        );
+        assert_eq!(TidGroupAllocator::new(u32::MAX - 20, 64).expected_count(), 16);
         assert_eq!(TidGroupAllocator::new(u32::MAX, 64).counts().empty, 0);
     }
 
@@ -528,9 +502,7 @@ mod tests {
         let out = a.setup(11, &mut r);
         assert_eq!(out.error, None);
         assert_eq!(out.placed, (2048..2059).collect::<Vec<_>>());
-        let mut want: Vec<Write> = (0..8)
-            .map(|i| Write::Program(2048 + i, i as usize))
-            .collect();
+        let mut want: Vec<Write> = (0..8).map(|i| Write::Program(2048 + i, i as usize)).collect();
         want.extend((8..11).map(|i| Write::Program(2048 + i, i as usize)));
         want.extend((2059..2064).map(Write::Fill)); // the 5 slots not programmed
         assert_eq!(r.log, want);
@@ -586,19 +558,12 @@ mod tests {
         // Free group 2056 completely: full -> used at the first free, used -> empty at the last.
         for e in 2056..2064 {
             a.clear(e).unwrap();
-            let want = if e == 2063 {
-                ListKind::Empty
-            } else {
-                ListKind::Used
-            };
+            let want = if e == 2063 { ListKind::Empty } else { ListKind::Used };
             assert_eq!(a.list_of(e), Some(want));
         }
         assert_eq!(a.empty_list().last(), Some(2056));
         assert_eq!(a.used_entries(), 8);
-        assert_eq!(
-            a.iter_used_entries().collect::<Vec<_>>(),
-            (2048..2056).collect::<Vec<_>>()
-        );
+        assert_eq!(a.iter_used_entries().collect::<Vec<_>>(), (2048..2056).collect::<Vec<_>>());
         assert_eq!(a.list_mismatches(), 0);
 
         a.reset();
@@ -625,10 +590,7 @@ mod tests {
     fn whole_group_failure_stops_setup() {
         let mut a = TidGroupAllocator::new(0, 32);
         // The 3rd program call fails: two entries of group 0 stay programmed.
-        let mut r = Recorder {
-            fail_at: Some(2),
-            ..Recorder::default()
-        };
+        let mut r = Recorder { fail_at: Some(2), ..Recorder::default() };
         let out = a.setup(12, &mut r);
         assert_eq!(out.placed, [0, 1]);
         assert_eq!(out.error, Some("dma map failed"));
@@ -652,10 +614,7 @@ mod tests {
     #[test]
     fn partial_phase_failure() {
         let mut a = TidGroupAllocator::new(0, 32);
-        let mut r = Recorder {
-            fail_at: Some(1),
-            ..Recorder::default()
-        };
+        let mut r = Recorder { fail_at: Some(1), ..Recorder::default() };
         let out = a.setup(3, &mut r);
         assert_eq!(out.placed, [0]);
         assert!(out.error.is_some());
@@ -668,10 +627,7 @@ mod tests {
     #[test]
     fn partly_used_group_on_empty_list_is_reused_whole() {
         let mut a = TidGroupAllocator::new(0, 16);
-        let mut r = Recorder {
-            fail_at: Some(3),
-            ..Recorder::default()
-        };
+        let mut r = Recorder { fail_at: Some(3), ..Recorder::default() };
         let _ = a.setup(8, &mut r);
         assert_eq!(bases(a.empty_list()), [8, 0]);
         // 16 pagesets: group 8 whole, then group 0 "whole" takes only its 5 free slots.

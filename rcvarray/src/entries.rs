@@ -33,9 +33,7 @@ pub struct RcvArrayStore {
 impl RcvArrayStore {
     /// An all-zero array of `len` entries (a real WFR has 65536).
     pub fn new(len: u32) -> Self {
-        Self {
-            entries: vec![0; len as usize],
-        }
+        Self { entries: vec![0; len as usize] }
     }
 
     /// Number of entries (RCV_ARRAY_CNT).
@@ -110,20 +108,11 @@ mod tests {
         assert_eq!(s.write(3, e.raw()), WriteOutcome::Stored);
         assert_eq!(s.read(3), Some(e));
         // A WC fill (all zero) and any other write with bit 63 clear leave the entry alone.
-        assert_eq!(
-            s.write(3, RcvArrayEntry::wc_fill().raw()),
-            WriteOutcome::IgnoredWriteDisabled
-        );
-        assert_eq!(
-            s.write(3, 0x7FFF_FFFF_FFFF_FFFF),
-            WriteOutcome::IgnoredWriteDisabled
-        );
+        assert_eq!(s.write(3, RcvArrayEntry::wc_fill().raw()), WriteOutcome::IgnoredWriteDisabled);
+        assert_eq!(s.write(3, 0x7FFF_FFFF_FFFF_FFFF), WriteOutcome::IgnoredWriteDisabled);
         assert_eq!(s.read(3), Some(e));
         // The invalidating write has WRITE_ENABLE set and does replace the entry.
-        assert_eq!(
-            s.write(3, RcvArrayEntry::invalid().raw()),
-            WriteOutcome::Stored
-        );
+        assert_eq!(s.write(3, RcvArrayEntry::invalid().raw()), WriteOutcome::Stored);
         assert_eq!(s.read_raw(3), Some(0x8000_0000_0000_0000));
         assert!(!s.read(3).is_some_and(RcvArrayEntry::is_valid));
     }
@@ -138,10 +127,7 @@ mod tests {
         assert_eq!(s.read(8), None);
         assert_eq!(s.read_raw(u32::MAX), None);
         assert!(RcvArrayStore::new(0).is_empty());
-        assert_eq!(
-            RcvArrayStore::new(0).write(0, u64::MAX),
-            WriteOutcome::OutOfRange
-        );
+        assert_eq!(RcvArrayStore::new(0).write(0, u64::MAX), WriteOutcome::OutOfRange);
     }
 
     #[test]
@@ -156,11 +142,8 @@ mod tests {
         assert_eq!(s.invalidate_range(16, 1), 0);
         assert_eq!(s.invalidate_range(u32::MAX, u32::MAX), 0);
         for i in 0..16u32 {
-            let want = if (2..5).contains(&i) || i >= 12 {
-                RcvArrayEntry::invalid().raw()
-            } else {
-                e
-            };
+            let want =
+                if (2..5).contains(&i) || i >= 12 { RcvArrayEntry::invalid().raw() } else { e };
             assert_eq!(s.read_raw(i), Some(want), "entry {i}");
         }
         s.reset();

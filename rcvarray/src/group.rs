@@ -23,12 +23,7 @@ pub struct TidGroup {
 impl TidGroup {
     /// An empty group of [`TID_GROUP_SIZE`] slots starting at absolute entry `base`.
     pub(crate) fn new(base: u32) -> Self {
-        Self {
-            base,
-            size: TID_GROUP_SIZE,
-            used: 0,
-            map: SlotMap::ZERO,
-        }
+        Self { base, size: TID_GROUP_SIZE, used: 0, map: SlotMap::ZERO }
     }
 
     /// Absolute RcvArray index of slot 0.
@@ -89,9 +84,7 @@ impl TidGroup {
 
     /// Absolute entries in use, ascending.
     pub fn used_entries(&self) -> impl Iterator<Item = u32> + '_ {
-        self.map
-            .iter_ones()
-            .filter_map(|slot| self.base.checked_add(slot as u32))
+        self.map.iter_ones().filter_map(|slot| self.base.checked_add(slot as u32))
     }
 
     /// Marks `slot` used. Returns false (and changes nothing) when it already was or is out of

@@ -122,10 +122,7 @@ impl ChipPartition {
             return Err(PartitionError::NoContexts);
         }
         if n_kernel > num_ctxts {
-            return Err(PartitionError::KernelContextsExceedTotal {
-                n_kernel,
-                num_ctxts,
-            });
+            return Err(PartitionError::KernelContextsExceedTotal { n_kernel, num_ctxts });
         }
         if rcv_array_cnt > MAX_RCV_ARRAY_CNT {
             return Err(PartitionError::RcvArrayTooLarge(rcv_array_cnt));
@@ -134,10 +131,7 @@ impl ChipPartition {
         let mut ngroups = groups / num_ctxts;
         let mut nctxt_extra = groups % num_ctxts;
         if ngroups == 0 {
-            return Err(PartitionError::TooFewGroups {
-                rcv_array_cnt,
-                num_ctxts,
-            });
+            return Err(PartitionError::TooFewGroups { rcv_array_cnt, num_ctxts });
         }
         let mut capped = false;
         if ngroups * GROUP_SIZE > 2 * MAX_EAGER {
@@ -145,14 +139,7 @@ impl ChipPartition {
             nctxt_extra = 0;
             capped = true;
         }
-        Ok(Self {
-            rcv_array_cnt,
-            num_ctxts,
-            n_kernel,
-            ngroups,
-            nctxt_extra,
-            capped,
-        })
+        Ok(Self { rcv_array_cnt, num_ctxts, n_kernel, ngroups, nctxt_extra, capped })
     }
 
     /// RcvArray entries on the chip.
@@ -203,15 +190,9 @@ impl ChipPartition {
         } else {
             let ct = ctxt - self.n_kernel;
             let start = self.n_kernel * ng + kx;
-            (
-                start + ct * ng + ct.min(self.nctxt_extra),
-                ng + u32::from(ct < self.nctxt_extra),
-            )
+            (start + ct * ng + ct.min(self.nctxt_extra), ng + u32::from(ct < self.nctxt_extra))
         };
-        Some(ContextRange {
-            base: base_group * GROUP_SIZE,
-            total_entries: groups * GROUP_SIZE,
-        })
+        Some(ContextRange { base: base_group * GROUP_SIZE, total_entries: groups * GROUP_SIZE })
     }
 
     /// Every context's range, context 0 first.
@@ -252,21 +233,12 @@ impl ContextLayout {
         rcvarr_split_percent: u32,
         eager_alloced: Option<u32>,
     ) -> Result<Self, PartitionError> {
-        let ContextRange {
-            base,
-            total_entries,
-        } = range;
+        let ContextRange { base, total_entries } = range;
         if base % GROUP_SIZE != 0 || total_entries % GROUP_SIZE != 0 {
-            return Err(PartitionError::RangeMisaligned {
-                base,
-                total_entries,
-            });
+            return Err(PartitionError::RangeMisaligned { base, total_entries });
         }
         if u64::from(base) + u64::from(total_entries) > u64::from(MAX_RCV_ARRAY_CNT) {
-            return Err(PartitionError::RangeTooLarge {
-                base,
-                total_entries,
-            });
+            return Err(PartitionError::RangeTooLarge { base, total_entries });
         }
         if rcvarr_split_percent > 100 {
             return Err(PartitionError::SplitPercentInvalid(rcvarr_split_percent));
@@ -365,27 +337,9 @@ mod tests {
         // 65536 entries = 8192 groups; 8192 / 35 = 234 rest 2; 234 * 8 = 1872 <= 4096: no cap.
         let p = ChipPartition::new(65536, 35).unwrap();
         assert_eq!((p.ngroups(), p.nctxt_extra(), p.capped()), (234, 2, false));
-        assert_eq!(
-            p.context(0),
-            Some(ContextRange {
-                base: 0,
-                total_entries: 235 * 8
-            })
-        );
-        assert_eq!(
-            p.context(1),
-            Some(ContextRange {
-                base: 235 * 8,
-                total_entries: 235 * 8
-            })
-        );
-        assert_eq!(
-            p.context(2),
-            Some(ContextRange {
-                base: 470 * 8,
-                total_entries: 234 * 8
-            })
-        );
+        assert_eq!(p.context(0), Some(ContextRange { base: 0, total_entries: 235 * 8 }));
+        assert_eq!(p.context(1), Some(ContextRange { base: 235 * 8, total_entries: 235 * 8 }));
+        assert_eq!(p.context(2), Some(ContextRange { base: 470 * 8, total_entries: 234 * 8 }));
         let last = p.context(34).unwrap();
         assert_eq!(last.base, (34 * 234 + 2) * 8);
         assert_eq!(last.base + last.total_entries, 65536);
@@ -397,13 +351,7 @@ mod tests {
         // 8192 / 8 = 1024 groups each, 8192 entries > 4096: cut to 512 groups, no extras.
         let p = ChipPartition::new(65536, 8).unwrap();
         assert_eq!((p.ngroups(), p.nctxt_extra(), p.capped()), (512, 0, true));
-        assert_eq!(
-            p.context(7),
-            Some(ContextRange {
-                base: 7 * 4096,
-                total_entries: 4096
-            })
-        );
+        assert_eq!(p.context(7), Some(ContextRange { base: 7 * 4096, total_entries: 4096 }));
         // The cap leaves the upper half of the array unused.
         let l = ContextLayout::new(p.context(7).unwrap(), 25, None).unwrap();
         assert_eq!((l.eager_count, l.expected_count), (1024, 2048));
@@ -420,10 +368,7 @@ mod tests {
         assert_eq!(p.context(11).map(|r| r.base), Some(11 * 304 * 8));
         // Default 25 % split of 2432 entries: 608 eager, 1824 expected.
         let l = ContextLayout::new(p.context(0).unwrap(), 25, None).unwrap();
-        assert_eq!(
-            (l.eager_target, l.egrtop, l.expected_count),
-            (608, 608, 1824)
-        );
+        assert_eq!((l.eager_target, l.egrtop, l.expected_count), (608, 608, 1824));
         assert_eq!(l.expected_base, 608);
     }
 
@@ -433,13 +378,7 @@ mod tests {
         let p = ChipPartition::with_kernel_contexts(65536, 27, 3).unwrap();
         assert_eq!(p.context(0).unwrap().total_entries, 303 * 8);
         assert_eq!(p.context(2).unwrap().base, 2 * 303 * 8);
-        assert_eq!(
-            p.context(3),
-            Some(ContextRange {
-                base: 3 * 303 * 8,
-                total_entries: 304 * 8
-            })
-        );
+        assert_eq!(p.context(3), Some(ContextRange { base: 3 * 303 * 8, total_entries: 304 * 8 }));
         assert_eq!(p.context(14).unwrap().total_entries, 303 * 8);
         // 4 contexts, 3 kernel, 9 groups: ngroups 2, extra 1 -> the one dynamic context.
         let p = ChipPartition::with_kernel_contexts(72, 4, 3).unwrap();
@@ -455,21 +394,12 @@ mod tests {
 
     #[test]
     fn partition_errors() {
-        assert_eq!(
-            ChipPartition::new(65536, 0),
-            Err(PartitionError::NoContexts)
-        );
+        assert_eq!(ChipPartition::new(65536, 0), Err(PartitionError::NoContexts));
         assert_eq!(
             ChipPartition::new(64, 9),
-            Err(PartitionError::TooFewGroups {
-                rcv_array_cnt: 64,
-                num_ctxts: 9
-            })
+            Err(PartitionError::TooFewGroups { rcv_array_cnt: 64, num_ctxts: 9 })
         );
-        assert_eq!(
-            ChipPartition::new(65544, 1),
-            Err(PartitionError::RcvArrayTooLarge(65544))
-        );
+        assert_eq!(ChipPartition::new(65544, 1), Err(PartitionError::RcvArrayTooLarge(65544)));
         assert!(matches!(
             ChipPartition::with_kernel_contexts(65536, 4, 5),
             Err(PartitionError::KernelContextsExceedTotal { .. })
@@ -478,10 +408,7 @@ mod tests {
 
     #[test]
     fn layout_with_short_eager_allocation() {
-        let r = ContextRange {
-            base: 1880,
-            total_entries: 1872,
-        };
+        let r = ContextRange { base: 1880, total_entries: 1872 };
         // Target: 1872 * 25 / 100 = 468 -> 464. Only 461 allocated: egrtop 464.
         let l = ContextLayout::new(r, 25, Some(461)).unwrap();
         assert_eq!(l.eager_target, 464);
@@ -498,58 +425,29 @@ mod tests {
             ContextLayout::new(r, 25, Some(465)),
             Err(PartitionError::EagerAllocedAboveTarget { .. })
         ));
-        assert_eq!(
-            ContextLayout::new(r, 101, None),
-            Err(PartitionError::SplitPercentInvalid(101))
-        );
+        assert_eq!(ContextLayout::new(r, 101, None), Err(PartitionError::SplitPercentInvalid(101)));
         assert!(matches!(
-            ContextLayout::new(
-                ContextRange {
-                    base: 4,
-                    total_entries: 8
-                },
-                25,
-                None
-            ),
+            ContextLayout::new(ContextRange { base: 4, total_entries: 8 }, 25, None),
             Err(PartitionError::RangeMisaligned { .. })
         ));
         assert!(matches!(
-            ContextLayout::new(
-                ContextRange {
-                    base: 65528,
-                    total_entries: 16
-                },
-                25,
-                None
-            ),
+            ContextLayout::new(ContextRange { base: 65528, total_entries: 16 }, 25, None),
             Err(PartitionError::RangeTooLarge { .. })
         ));
     }
 
     #[test]
     fn eager_capped_at_2048() {
-        let r = ContextRange {
-            base: 0,
-            total_entries: 4096,
-        };
+        let r = ContextRange { base: 0, total_entries: 4096 };
         let l = ContextLayout::new(r, 100, None).unwrap();
-        assert_eq!(
-            (l.eager_target, l.egrtop, l.expected_count),
-            (2048, 2048, 2048)
-        );
+        assert_eq!((l.eager_target, l.egrtop, l.expected_count), (2048, 2048, 2048));
         let l = ContextLayout::new(r, 0, None).unwrap();
-        assert_eq!(
-            (l.eager_count, l.expected_base, l.expected_count),
-            (0, 0, 2048)
-        );
+        assert_eq!((l.eager_count, l.expected_base, l.expected_count), (0, 0, 2048));
     }
 
     #[test]
     fn expected_entry_lookup() {
-        let r = ContextRange {
-            base: 1024,
-            total_entries: 1024,
-        };
+        let r = ContextRange { base: 1024, total_entries: 1024 };
         let l = ContextLayout::new(r, 25, None).unwrap();
         assert_eq!((l.expected_base, l.expected_count), (1280, 768));
         assert_eq!(l.expected_entry(0, 1), Some(1280));

@@ -37,10 +37,7 @@ struct Recorder {
 
 impl Recorder {
     fn new(fail_at: Option<usize>) -> Self {
-        Self {
-            fail_at,
-            ..Self::default()
-        }
+        Self { fail_at, ..Self::default() }
     }
 }
 
@@ -85,10 +82,7 @@ impl Model {
     }
 
     fn used(&self, g: usize) -> usize {
-        self.slots[g * SIZE..(g + 1) * SIZE]
-            .iter()
-            .filter(|&&u| u)
-            .count()
+        self.slots[g * SIZE..(g + 1) * SIZE].iter().filter(|&&u| u).count()
     }
 
     fn list_of(&self, g: usize) -> usize {
@@ -219,17 +213,11 @@ impl Model {
     }
 
     fn list_bases(&self, l: usize) -> Vec<u32> {
-        self.lists[l]
-            .iter()
-            .map(|&g| self.base + (g * SIZE) as u32)
-            .collect()
+        self.lists[l].iter().map(|&g| self.base + (g * SIZE) as u32).collect()
     }
 
     fn used_entries(&self) -> Vec<u32> {
-        (0..self.slots.len())
-            .filter(|&e| self.slots[e])
-            .map(|e| self.base + e as u32)
-            .collect()
+        (0..self.slots.len()).filter(|&e| self.slots[e]).map(|e| self.base + e as u32).collect()
     }
 }
 
@@ -293,10 +281,7 @@ fn check_invariants(a: &TidGroupAllocator, strict_empty: bool) -> Result<(), Tes
             }
         }
     }
-    prop_assert!(
-        seen.iter().all(|&n| n == 1),
-        "every group on exactly one list"
-    );
+    prop_assert!(seen.iter().all(|&n| n == 1), "every group on exactly one list");
     let c = a.counts();
     prop_assert_eq!(c.empty + c.used + c.full, groups.len());
     for g in groups {
@@ -334,11 +319,7 @@ fn check_write_log(
         let first = run[0].entry();
         let g = a.group_of(first).expect("write inside the expected range");
         for (s, w) in run.iter().enumerate() {
-            prop_assert_eq!(
-                w.entry(),
-                g.base() + s as u32,
-                "slot order within the group"
-            );
+            prop_assert_eq!(w.entry(), g.base() + s as u32, "slot order within the group");
         }
     }
     Ok(())

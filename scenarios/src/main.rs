@@ -1,1 +1,3 @@
+//! `hfi-sim`: the command-line entry point (filled by the driver-caching issue).
+
 fn main() {}
