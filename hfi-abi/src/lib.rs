@@ -11,6 +11,7 @@
 pub mod bar0;
 pub mod cce;
 pub mod field;
+pub mod psm;
 pub mod rcv_array;
 pub mod rhf;
 pub mod rxe;

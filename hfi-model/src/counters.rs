@@ -36,8 +36,10 @@ counters! {
     mmio_out_of_range_count,
     /// Writes to read-only registers or read-only bits of a register (those bits kept).
     mmio_read_only_write_count,
-    /// Writes into the PIO send space before a send context model exists (dropped).
-    mmio_pio_write_drops,
+    /// Packets sent through a PIO send context.
+    tx_pio_packet_count,
+    /// PIO stores outside a packet, of the wrong size, or overflowing one (dropped).
+    tx_pio_error_count,
     /// RcvArray entry writes stored.
     rcvarray_write_count,
     /// RcvArray writes with WRITE_ENABLE clear (WC fill): ignored by the hardware.

@@ -15,6 +15,7 @@ use crate::engine::{self, Decision, Delivery, Inputs};
 use crate::events::{EventQueue, Slab};
 use crate::irq::IntState;
 use crate::packet::{Packet, ParsedHeader};
+use crate::pio::{PioSend, TxPacket};
 use crate::regs::{Decoders, TableError, GLOBAL_REGS};
 use crate::time::SimTime;
 use crate::timing::{TimingModel, TimingParams};
@@ -116,6 +117,7 @@ pub struct HfiDevice<M: GuestAddressSpace> {
     timing: TimingModel,
     queue: EventQueue<Event>,
     packets: Slab<InFlight>,
+    pub(crate) pio: PioSend,
     pub(crate) now: SimTime,
     pub(crate) counters: Counters,
 }
@@ -174,6 +176,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             timing,
             queue: EventQueue::default(),
             packets: Slab::default(),
+            pio: PioSend::default(),
             now: SimTime::ZERO,
             counters: Counters::default(),
         })
@@ -192,6 +195,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
         self.rbuf_init_done = false;
         self.queue.clear();
         self.packets.clear();
+        self.pio = PioSend::default();
         self.timing.reset();
         self.counters.reset_count += 1;
     }
@@ -239,6 +243,11 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
     /// True if a vector was signalled and not yet taken.
     pub fn interrupt_pending(&self) -> bool {
         !self.ints.pending.is_empty()
+    }
+
+    /// Takes the packets sent through PIO since the last call, in send order.
+    pub fn take_tx_packets(&mut self) -> Vec<TxPacket> {
+        std::mem::take(&mut self.pio.tx)
     }
 
     /// Time of the next queued event.

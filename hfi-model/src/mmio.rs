@@ -139,7 +139,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
                 }
             }
             Target::RcvArray(i) => self.write_rcv_array(i, raw, half),
-            Target::Pio => self.counters.mmio_pio_write_drops += 1,
+            Target::Pio => self.pio.write(self.now, offset, raw, data.len(), &mut self.counters),
             Target::Unknown => self.counters.mmio_unknown_write_count += 1,
         }
     }

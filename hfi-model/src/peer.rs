@@ -13,24 +13,10 @@
 use std::sync::Arc;
 
 use hfi_abi::wire::{self, opcode, Kdeth0};
-use hfi_abi::{TidInfo, PAGE_SIZE};
+use hfi_abi::{psm, TidInfo, PAGE_SIZE};
 use serde::{Deserialize, Serialize};
 
 use crate::packet::Packet;
-
-/// Byte offsets inside the 28-byte PSM-like header (after KDETH).
-pub mod psm_hdr {
-    /// u32 LE: flags (6 bits) | connidx (26 bits).
-    pub const FLAGS_CONNIDX: usize = 28;
-    /// u32 LE: message id.
-    pub const MSG_ID: usize = 32;
-    /// u32 LE: byte offset of this packet's payload within the message.
-    pub const MSG_OFFSET: usize = 36;
-    /// u32 LE: total message length.
-    pub const MSG_LEN: usize = 40;
-    /// 12 bytes: tag.
-    pub const TAG: usize = 44;
-}
 
 /// Peer parameters.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +90,16 @@ pub enum PeerError {
     /// An offset in a TID cannot be encoded in KDETH (not 64-byte aligned past 128 KiB).
     #[error("Offset {0} into a TID cannot be encoded in KDETH")]
     OffsetNotEncodable(u64),
+    /// The window does not lie inside the message.
+    #[error("Window {offset}+{len} outside a message of {msg_len} bytes")]
+    WindowOutsideMessage {
+        /// Window offset.
+        offset: u64,
+        /// Window length.
+        len: u64,
+        /// Message length.
+        msg_len: u64,
+    },
     /// The MTU is not a multiple of 64 in 64..=10240.
     #[error("Invalid MTU {0}")]
     InvalidMtu(u32),
@@ -170,9 +166,9 @@ impl Peer {
         put(&mut h, 16, &bth2.to_be_bytes());
         put(&mut h, 20, &kdeth0.0.to_le_bytes());
         put(&mut h, 24, &u32::from(self.cfg.jkey).to_le_bytes());
-        put(&mut h, psm_hdr::MSG_ID, &dest.msg_id.to_le_bytes());
-        put(&mut h, psm_hdr::MSG_OFFSET, &(msg_off as u32).to_le_bytes());
-        put(&mut h, psm_hdr::MSG_LEN, &(msg_len as u32).to_le_bytes());
+        put(&mut h, psm::HDR_MSG_ID, &dest.msg_id.to_le_bytes());
+        put(&mut h, psm::HDR_MSG_OFFSET, &(msg_off as u32).to_le_bytes());
+        put(&mut h, psm::HDR_MSG_LEN, &(msg_len as u32).to_le_bytes());
         h
     }
 
@@ -212,6 +208,24 @@ impl Peer {
         out
     }
 
+    /// A header-only control packet (e.g. LONG_RTS) with the message id, an offset and a
+    /// length in the PSM-like header.
+    pub fn control_packet(&mut self, op: u8, dest: Dest, msg_off: u64, msg_len: u64) -> Packet {
+        let k = Kdeth0::new(0, 0, 0, false, false, false);
+        let h = self.header(&HdrArgs {
+            op,
+            dest,
+            flow: 0,
+            kdeth0: k,
+            bth2: 0,
+            payload_len: 0,
+            msg_off,
+            msg_len,
+        });
+        let id = self.take_id();
+        Packet::new(&h, None, id)
+    }
+
     /// Expected packets delivering `data` into the TIDs of `tidlist`, starting `tid_offset`
     /// bytes into the first TID (PSM's tsess_tidoffset).
     pub fn expected_message(
@@ -222,19 +236,39 @@ impl Peer {
         tid_offset: u64,
         data: &Arc<[u8]>,
     ) -> Result<Vec<Packet>, PeerError> {
-        let total = data.len() as u64;
+        self.expected_window(dest, flow, tidlist, tid_offset, data, 0, data.len() as u64)
+    }
+
+    /// Expected packets for the window `[win_off, win_off + win_len)` of `data` (one CTS).
+    #[allow(clippy::too_many_arguments)]
+    pub fn expected_window(
+        &mut self,
+        dest: Dest,
+        flow: FlowPos,
+        tidlist: &[TidInfo],
+        tid_offset: u64,
+        data: &Arc<[u8]>,
+        win_off: u64,
+        win_len: u64,
+    ) -> Result<Vec<Packet>, PeerError> {
+        let msg_len = data.len() as u64;
+        let end = win_off
+            .checked_add(win_len)
+            .filter(|&e| e <= msg_len)
+            .ok_or(PeerError::WindowOutsideMessage { offset: win_off, len: win_len, msg_len })?;
         let covered: u64 = tidlist.iter().map(|t| u64::from(t.npages()) * PAGE_SIZE).sum();
-        if covered.saturating_sub(tid_offset) < total {
+        if covered.saturating_sub(tid_offset) < win_len {
             return Err(PeerError::TidlistTooShort {
                 covered: covered.saturating_sub(tid_offset),
                 offset: tid_offset,
-                needed: total,
+                needed: win_len,
             });
         }
+        let total = end;
         let mtu = u64::from(self.cfg.mtu);
         let interval = self.cfg.expected_header_interval.max(1);
         let mut chunks: Vec<(TidInfo, u64, u64, u64)> = Vec::new(); // (tid, off in tid, msg off, len)
-        let mut msg_off = 0u64;
+        let mut msg_off = win_off;
         let mut skip = tid_offset;
         for t in tidlist {
             let size = u64::from(t.npages()) * PAGE_SIZE;
@@ -272,7 +306,7 @@ impl Peer {
                 bth2,
                 payload_len: len as usize,
                 msg_off: moff,
-                msg_len: total,
+                msg_len,
             });
             let id = self.take_id();
             out.push(Packet::new(&h, Some((data.clone(), moff as usize, len as usize)), id));
