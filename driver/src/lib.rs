@@ -1,1 +1,17 @@
-//! placeholder
+//! The Rust driver for the modelled WFR HFI: transport-agnostic bring-up and receive loop, a
+//! re-implementation of hfi1's expected-receive TID caching (kernel side), and a PSM-like user
+//! library (TID cache and rendezvous receive).
+//!
+//! The driver touches the device only through [`transport::Transport`] and the process memory
+//! only through [`mmu::PinDma`], so the same code runs in process, over a vfio-user socket and
+//! inside a QEMU guest. It never depends on the device model (checked in CI).
+#![forbid(unsafe_code)]
+
+pub mod errno;
+pub mod hw;
+pub mod put_tid;
+pub mod transport;
+pub mod uapi;
+
+pub use errno::Errno;
+pub use uapi::{CtxtInfo, HfiFd, Policy, TidUpdate};

@@ -1,1 +1,10 @@
-//! placeholder
+//! hfi-sim scenarios: the in-process world and transport, simulated processes, the workloads
+//! behind `hfi-sim demo`, and (later) scenario files, fault injection and the DMA oracle.
+#![forbid(unsafe_code)]
+
+pub mod inproc;
+pub mod process;
+pub mod world;
+
+pub use inproc::InProcTransport;
+pub use world::World;

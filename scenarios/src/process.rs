@@ -1,0 +1,94 @@
+//! A simulated user process: an `mmu::AddressSpace` whose frames live in the world's host
+//! memory, with helpers to write and read its buffers through the page table (as the
+//! application would), and a fresh-frame zeroing step so recycled frames never leak old data.
+
+use mmu::{AddressSpace, Contiguity, OwnerId, Pfn, SharedFramePool, Va, PAGE_SIZE};
+use vm_memory::{Bytes, GuestAddress};
+
+use crate::world::Mem;
+
+/// Why a process memory operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// mmap failed.
+    #[error("mmap failed")]
+    Mmap(#[from] mmu::MmapError),
+    /// A page of the range is not mapped.
+    #[error("Address {0} is not mapped")]
+    NotMapped(Va),
+    /// Host memory access failed.
+    #[error("Host memory access at {0:#x} failed")]
+    Memory(u64),
+}
+
+/// One simulated process.
+#[derive(Debug)]
+pub struct Process {
+    /// Its address space (implements `mmu::PinDma` for the driver).
+    pub space: AddressSpace,
+    mem: Mem,
+}
+
+impl Process {
+    /// A process `owner` drawing frames from `pool` in `mem`.
+    pub fn new(owner: u32, pool: SharedFramePool, mem: Mem) -> Self {
+        Self { space: AddressSpace::new(OwnerId(owner), pool), mem }
+    }
+
+    /// Zeroes frames handed out since the last call (the kernel zeroes anonymous pages).
+    fn zero_fresh(&mut self) -> Result<(), ProcessError> {
+        let fresh = self.space.pool().with(|p| p.take_fresh());
+        mmu::zero_frames(&*self.mem, &fresh).map_err(|_| ProcessError::Memory(0))
+    }
+
+    /// mmap of `len` bytes.
+    pub fn mmap(&mut self, len: u64, c: Contiguity) -> Result<Va, ProcessError> {
+        let va = self.space.mmap(len, c)?;
+        self.zero_fresh()?;
+        Ok(va)
+    }
+
+    /// mmap at a fixed address (re-use of a freed VA).
+    pub fn mmap_fixed(&mut self, va: Va, len: u64, c: Contiguity) -> Result<Va, ProcessError> {
+        let va = self.space.mmap_fixed(va, len, c)?;
+        self.zero_fresh()?;
+        Ok(va)
+    }
+
+    fn for_pages(
+        &self,
+        va: Va,
+        len: usize,
+        mut f: impl FnMut(u64, std::ops::Range<usize>) -> Result<(), ProcessError>,
+    ) -> Result<(), ProcessError> {
+        let mut done = 0usize;
+        while done < len {
+            let cur = Va(va.0 + done as u64);
+            let pfn: Pfn = self.space.translate(cur).ok_or(ProcessError::NotMapped(cur))?;
+            let in_page = (cur.0 % PAGE_SIZE) as usize;
+            let n = (PAGE_SIZE as usize - in_page).min(len - done);
+            f(pfn.addr() + in_page as u64, done..done + n)?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Writes `data` at `va` through the page table.
+    pub fn write(&self, va: Va, data: &[u8]) -> Result<(), ProcessError> {
+        self.for_pages(va, data.len(), |pa, r| {
+            let src = data.get(r).unwrap_or(&[]);
+            self.mem.write_slice(src, GuestAddress(pa)).map_err(|_| ProcessError::Memory(pa))
+        })
+    }
+
+    /// Reads `len` bytes at `va` through the page table.
+    pub fn read(&self, va: Va, len: usize) -> Result<Vec<u8>, ProcessError> {
+        let mut out = vec![0u8; len];
+        let mem = self.mem.clone();
+        self.for_pages(va, len, |pa, r| {
+            let dst = out.get_mut(r).unwrap_or(&mut []);
+            mem.read_slice(dst, GuestAddress(pa)).map_err(|_| ProcessError::Memory(pa))
+        })?;
+        Ok(out)
+    }
+}

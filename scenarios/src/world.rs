@@ -1,0 +1,100 @@
+//! The simulated world of one node: the device model, its host memory, and the remote sender at
+//! the other end of the link. Packets the driver sends through PIO go to the remote peer; its
+//! answers go onto the link. Both the in-process transport and (later) the vfio-user server
+//! drive a `World`.
+
+use std::sync::Arc;
+
+use hfi_model::remote::RemotePeer;
+use hfi_model::{Dest, DeviceConfig, HfiDevice, Peer, PeerConfig, SimTime};
+use vm_memory::GuestMemoryMmap;
+
+/// Host memory type of the in-process world.
+pub type Mem = Arc<GuestMemoryMmap>;
+
+/// Device + memory + remote peer.
+#[derive(Debug)]
+pub struct World {
+    /// The device.
+    pub dev: HfiDevice<Mem>,
+    /// Host memory (DMA target).
+    pub mem: Mem,
+    /// The remote sender.
+    pub remote: RemotePeer,
+    /// Remote-peer protocol errors (a CTS it could not answer).
+    pub remote_errors: u64,
+}
+
+/// Why a world could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum WorldError {
+    /// The device configuration was rejected.
+    #[error("Device configuration rejected")]
+    Device(#[from] hfi_model::DeviceError),
+    /// The peer configuration was rejected.
+    #[error("Peer configuration rejected")]
+    Peer(#[from] hfi_model::PeerError),
+    /// Host memory could not be mapped.
+    #[error("Host memory of {0} bytes could not be mapped")]
+    Memory(usize),
+}
+
+impl World {
+    /// A world with `mem_bytes` of host memory at address 0.
+    pub fn new(
+        cfg: DeviceConfig,
+        peer: PeerConfig,
+        rndv_threshold: usize,
+        mem_bytes: usize,
+    ) -> Result<Self, WorldError> {
+        let mem = GuestMemoryMmap::<()>::from_ranges(&[(vm_memory::GuestAddress(0), mem_bytes)])
+            .map_err(|_| WorldError::Memory(mem_bytes))?;
+        let mem = Arc::new(mem);
+        let dev = HfiDevice::new(cfg, mem.clone())?;
+        let remote = RemotePeer::new(Peer::new(peer)?, rndv_threshold);
+        Ok(Self { dev, mem, remote, remote_errors: 0 })
+    }
+
+    /// Hands what the driver sent to the remote peer and its answers to the link.
+    pub fn pump(&mut self) {
+        for tx in self.dev.take_tx_packets() {
+            match self.remote.on_packet(&tx.bytes) {
+                Ok(pk) => {
+                    for p in pk {
+                        self.dev.link_send_at(tx.time, p);
+                    }
+                }
+                Err(_) => self.remote_errors += 1,
+            }
+        }
+    }
+
+    /// The remote application posts a send to `dest`.
+    pub fn post_send(&mut self, dest: Dest, data: Arc<[u8]>) {
+        for p in self.remote.post_send(dest, data) {
+            self.dev.link_send(p);
+        }
+    }
+
+    /// Advances simulated time to the next event (or by `max_ns`), pumping the remote peer;
+    /// returns the interrupt vectors signalled.
+    pub fn advance(&mut self, max_ns: u64) -> Vec<u16> {
+        self.pump();
+        let limit = self.dev.now().plus(max_ns.saturating_mul(1000));
+        match self.dev.next_event_time() {
+            Some(t) if t <= limit => {
+                self.dev.step_until(t);
+            }
+            _ => {
+                self.dev.step_until(limit);
+            }
+        }
+        self.pump();
+        self.dev.take_interrupts()
+    }
+
+    /// Current simulated time.
+    pub fn now(&self) -> SimTime {
+        self.dev.now()
+    }
+}
