@@ -7,6 +7,8 @@
 //! message (or, in a CTS, of the window) u32 @36, message length (CTS: window length) u32 @40,
 //! tag 12 bytes @44.
 
+use crate::wire;
+
 /// Byte offset of flags/connidx.
 pub const HDR_FLAGS_CONNIDX: usize = 28;
 /// Byte offset of the message id.
@@ -37,6 +39,111 @@ pub struct Cts {
     pub seq: u32,
     /// The TIDs covering the window, in order.
     pub tids: Vec<crate::TidInfo>,
+}
+
+/// All header fields of a PSM-like packet (LRH, BTH, KDETH and the 28-byte PSM header).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PsmHeader {
+    /// BTH opcode.
+    pub opcode: u8,
+    /// LRH destination LID.
+    pub dlid: u16,
+    /// LRH source LID.
+    pub slid: u16,
+    /// BTH partition key.
+    pub pkey: u16,
+    /// BTH[1] KDETH QP prefix.
+    pub kdeth_qp: u32,
+    /// BTH[1] receive context.
+    pub ctxt: u32,
+    /// BTH[1] subcontext.
+    pub subctxt: u32,
+    /// BTH[1] TID-flow index.
+    pub flow: u32,
+    /// BTH[2] (TID-flow generation and sequence).
+    pub bth2: u32,
+    /// KDETH word 0.
+    pub kdeth0: crate::Kdeth0,
+    /// KDETH J_KEY.
+    pub jkey: u16,
+    /// Message id.
+    pub msg_id: u32,
+    /// Byte offset of the payload (or window) in the message.
+    pub msg_offset: u32,
+    /// Message (or window) length.
+    pub msg_len: u32,
+    /// Payload bytes that follow the header (for LRH.PktLen and BTH.PadCnt).
+    pub payload_len: u32,
+}
+
+impl PsmHeader {
+    /// The 56 header bytes: LRH and BTH big-endian, KDETH and the PSM part little-endian;
+    /// LRH.PktLen counts header, payload padded to a DW, and the ICRC.
+    pub fn encode(&self) -> [u8; wire::PSM_PACKET_HDR_BYTES] {
+        let mut h = [0u8; wire::PSM_PACKET_HDR_BYTES];
+        let pad = (4 - self.payload_len % 4) % 4;
+        let dws =
+            (wire::PSM_PACKET_HDR_BYTES as u32 + self.payload_len + pad + wire::ICRC_BYTES as u32)
+                / 4;
+        let lrh0 = wire::LRH0_LNH.set(0, wire::LRH_LNH_BTH) as u16;
+        let bth0 = wire::BTH0_OPCODE.set(0, u32::from(self.opcode))
+            | wire::BTH0_PAD_CNT.set(0, pad)
+            | wire::BTH0_PKEY.set(0, u32::from(self.pkey));
+        let bth1 = wire::BTH1_QP_KDETH.set(0, self.kdeth_qp)
+            | wire::BTH1_FLOW.set(0, self.flow)
+            | wire::BTH1_SUBCTXT.set(0, self.subctxt)
+            | wire::BTH1_CTXT.set(0, self.ctxt);
+        let fields: [(usize, &[u8]); 13] = [
+            (0, &lrh0.to_be_bytes()),
+            (2, &self.dlid.to_be_bytes()),
+            (4, &((dws & 0xFFF) as u16).to_be_bytes()),
+            (6, &self.slid.to_be_bytes()),
+            (8, &bth0.to_be_bytes()),
+            (12, &bth1.to_be_bytes()),
+            (16, &self.bth2.to_be_bytes()),
+            (20, &self.kdeth0.0.to_le_bytes()),
+            (24, &u32::from(self.jkey).to_le_bytes()),
+            (HDR_MSG_ID, &self.msg_id.to_le_bytes()),
+            (HDR_MSG_OFFSET, &self.msg_offset.to_le_bytes()),
+            (HDR_MSG_LEN, &self.msg_len.to_le_bytes()),
+            (HDR_FLAGS_CONNIDX, &0u32.to_le_bytes()),
+        ];
+        for (at, b) in fields {
+            if let Some(d) = h.get_mut(at..at + b.len()) {
+                d.copy_from_slice(b);
+            }
+        }
+        h
+    }
+
+    /// Decodes the fields of a header; `None` if shorter than 56 bytes. `payload_len` is left 0
+    /// (it is not carried explicitly).
+    pub fn decode(b: &[u8]) -> Option<PsmHeader> {
+        let be16 = |at: usize| Some(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?));
+        let be32 = |at: usize| Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?));
+        let bth0 = be32(8)?;
+        let bth1 = be32(12)?;
+        if b.len() < wire::PSM_PACKET_HDR_BYTES {
+            return None;
+        }
+        Some(PsmHeader {
+            opcode: wire::BTH0_OPCODE.get(bth0) as u8,
+            dlid: be16(2)?,
+            slid: be16(6)?,
+            pkey: wire::BTH0_PKEY.get(bth0) as u16,
+            kdeth_qp: wire::BTH1_QP_KDETH.get(bth1),
+            ctxt: wire::BTH1_CTXT.get(bth1),
+            subctxt: wire::BTH1_SUBCTXT.get(bth1),
+            flow: wire::BTH1_FLOW.get(bth1),
+            bth2: be32(16)?,
+            kdeth0: crate::Kdeth0(u32_at(b, 20)?),
+            jkey: u32_at(b, 24)? as u16,
+            msg_id: u32_at(b, HDR_MSG_ID)?,
+            msg_offset: u32_at(b, HDR_MSG_OFFSET)?,
+            msg_len: u32_at(b, HDR_MSG_LEN)?,
+            payload_len: 0,
+        })
+    }
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
@@ -78,6 +185,33 @@ impl Cts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_roundtrip() {
+        let h = PsmHeader {
+            opcode: wire::opcode::LONG_CTS,
+            dlid: 2,
+            slid: 1,
+            pkey: 0xFFFF,
+            kdeth_qp: 0x80,
+            ctxt: 7,
+            subctxt: 1,
+            flow: 3,
+            bth2: 0x1234,
+            kdeth0: crate::Kdeth0::new(5, 1, 16, false, true, false),
+            jkey: 9,
+            msg_id: 42,
+            msg_offset: 131072,
+            msg_len: 65536,
+            payload_len: 22,
+        };
+        let b = h.encode();
+        // 56 + 22 + 2 pad + 4 ICRC = 84 bytes = 21 DW; PadCnt 2.
+        assert_eq!(u16::from_be_bytes([b[4], b[5]]), 21);
+        assert_eq!((b[9] >> 4) & 3, 2);
+        assert_eq!(PsmHeader::decode(&b), Some(PsmHeader { payload_len: 0, ..h }));
+        assert_eq!(PsmHeader::decode(&b[..55]), None);
+    }
 
     #[test]
     fn cts_roundtrip_and_truncation() {

@@ -139,37 +139,24 @@ impl Peer {
     }
 
     fn header(&self, a: &HdrArgs) -> [u8; wire::PSM_PACKET_HDR_BYTES] {
-        let HdrArgs { op, dest, flow, kdeth0, bth2, payload_len, msg_off, msg_len } = *a;
-        let mut h = [0u8; wire::PSM_PACKET_HDR_BYTES];
-        let pad = (4 - payload_len % 4) % 4;
-        let pkt_dws =
-            ((wire::PSM_PACKET_HDR_BYTES + payload_len + pad + wire::ICRC_BYTES) / 4) as u16;
-        let lrh0 = (wire::LRH0_LNH.set(0, wire::LRH_LNH_BTH)) as u16;
-        let put = |h: &mut [u8], at: usize, b: &[u8]| {
-            if let Some(d) = h.get_mut(at..at + b.len()) {
-                d.copy_from_slice(b);
-            }
-        };
-        put(&mut h, 0, &lrh0.to_be_bytes());
-        put(&mut h, 2, &self.cfg.dlid.to_be_bytes());
-        put(&mut h, 4, &(pkt_dws & 0xFFF).to_be_bytes());
-        put(&mut h, 6, &self.cfg.slid.to_be_bytes());
-        let bth0 = wire::BTH0_OPCODE.set(0, u32::from(op))
-            | wire::BTH0_PAD_CNT.set(0, pad as u32)
-            | wire::BTH0_PKEY.set(0, u32::from(self.cfg.pkey));
-        let bth1 = wire::BTH1_QP_KDETH.set(0, self.cfg.kdeth_qp)
-            | wire::BTH1_FLOW.set(0, u32::from(flow))
-            | wire::BTH1_SUBCTXT.set(0, u32::from(dest.subctxt))
-            | wire::BTH1_CTXT.set(0, u32::from(dest.ctxt));
-        put(&mut h, 8, &bth0.to_be_bytes());
-        put(&mut h, 12, &bth1.to_be_bytes());
-        put(&mut h, 16, &bth2.to_be_bytes());
-        put(&mut h, 20, &kdeth0.0.to_le_bytes());
-        put(&mut h, 24, &u32::from(self.cfg.jkey).to_le_bytes());
-        put(&mut h, psm::HDR_MSG_ID, &dest.msg_id.to_le_bytes());
-        put(&mut h, psm::HDR_MSG_OFFSET, &(msg_off as u32).to_le_bytes());
-        put(&mut h, psm::HDR_MSG_LEN, &(msg_len as u32).to_le_bytes());
-        h
+        psm::PsmHeader {
+            opcode: a.op,
+            dlid: self.cfg.dlid,
+            slid: self.cfg.slid,
+            pkey: self.cfg.pkey,
+            kdeth_qp: self.cfg.kdeth_qp,
+            ctxt: u32::from(a.dest.ctxt),
+            subctxt: u32::from(a.dest.subctxt),
+            flow: u32::from(a.flow),
+            bth2: a.bth2,
+            kdeth0: a.kdeth0,
+            jkey: self.cfg.jkey,
+            msg_id: a.dest.msg_id,
+            msg_offset: a.msg_off as u32,
+            msg_len: a.msg_len as u32,
+            payload_len: a.payload_len as u32,
+        }
+        .encode()
     }
 
     fn take_id(&mut self) -> u64 {
