@@ -10,8 +10,12 @@
 pub mod errno;
 pub mod hw;
 pub mod put_tid;
+pub mod recv;
+pub mod tid;
 pub mod transport;
 pub mod uapi;
+pub mod user;
 
 pub use errno::Errno;
+pub use tid::{TidConfig, TidContext};
 pub use uapi::{CtxtInfo, HfiFd, Policy, TidUpdate};

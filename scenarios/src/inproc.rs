@@ -5,6 +5,7 @@
 use driver::transport::{Result, Transport, TransportError};
 use vm_memory::{Bytes, GuestAddress};
 
+use crate::host_costs::{HostLedger, SharedLedger};
 use crate::world::World;
 
 /// In-process transport over a [`World`].
@@ -16,30 +17,63 @@ pub struct InProcTransport {
     dma_end: u64,
     /// MMIO operations issued.
     pub mmio_ops: u64,
+    /// Host time accounting shared with the simulated process.
+    pub ledger: SharedLedger,
 }
 
 impl InProcTransport {
     /// DMA allocations come from `[dma_base, dma_end)` of host memory.
-    pub fn new(world: World, dma_base: u64, dma_end: u64) -> Self {
-        Self { world, dma_next: dma_base, dma_end, mmio_ops: 0 }
+    pub fn new(world: World, dma_base: u64, dma_end: u64, ledger: SharedLedger) -> Self {
+        Self { world, dma_next: dma_base, dma_end, mmio_ops: 0, ledger }
     }
+
+    /// Lets the device run for the host time accrued since the last access.
+    pub fn settle(&mut self) {
+        let ps = self.ledger.borrow_mut().take_pending_ps();
+        if ps > 0 {
+            self.world.run_for_ps(ps);
+        }
+    }
+
+    fn charge_write(&mut self, offset: u64) {
+        use hfi_abi::bar0;
+        let mut l = self.ledger.borrow_mut();
+        if let Some((i, _)) = bar0::RCV_ARRAY.index(offset) {
+            l.mmio_write(Some(i as u32));
+        } else if offset >= bar0::TXE_PIO_SEND {
+            l.pio_store();
+        } else {
+            l.mmio_write(None);
+        }
+    }
+}
+
+/// A ledger with default costs (convenience for tests).
+pub fn default_ledger() -> SharedLedger {
+    HostLedger::shared(crate::host_costs::HostCosts::default())
 }
 
 impl Transport for InProcTransport {
     fn read32(&mut self, offset: u64) -> Result<u32> {
+        self.settle();
         self.mmio_ops += 1;
         Ok(self.world.dev.read32(offset))
     }
     fn read64(&mut self, offset: u64) -> Result<u64> {
+        self.settle();
         self.mmio_ops += 1;
         Ok(self.world.dev.read64(offset))
     }
     fn write32(&mut self, offset: u64, value: u32) -> Result<()> {
+        self.settle();
+        self.charge_write(offset);
         self.mmio_ops += 1;
         self.world.dev.write32(offset, value);
         Ok(())
     }
     fn write64(&mut self, offset: u64, value: u64) -> Result<()> {
+        self.settle();
+        self.charge_write(offset);
         self.mmio_ops += 1;
         self.world.dev.write64(offset, value);
         Ok(())
@@ -69,6 +103,7 @@ impl Transport for InProcTransport {
             .map_err(|_| TransportError::DmaOutOfRange { iova, len: data.len() })
     }
     fn wait_irq(&mut self, timeout_ns: u64) -> Result<Vec<u16>> {
+        self.settle();
         Ok(self.world.advance(timeout_ns))
     }
     fn reset(&mut self) -> Result<()> {

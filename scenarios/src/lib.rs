@@ -2,7 +2,11 @@
 //! behind `hfi-sim demo`, and (later) scenario files, fault injection and the DMA oracle.
 #![forbid(unsafe_code)]
 
+pub mod demo;
+pub mod dma_watch;
+pub mod host_costs;
 pub mod inproc;
+pub mod node;
 pub mod process;
 pub mod world;
 

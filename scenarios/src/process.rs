@@ -2,9 +2,13 @@
 //! memory, with helpers to write and read its buffers through the page table (as the
 //! application would), and a fresh-frame zeroing step so recycled frames never leak old data.
 
-use mmu::{AddressSpace, Contiguity, OwnerId, Pfn, SharedFramePool, Va, PAGE_SIZE};
+use mmu::{
+    AddressSpace, Contiguity, DmaMapError, Iova, NotifierError, NotifierId, OwnerId, Pfn, PinDma,
+    PinError, SharedFramePool, Va, PAGE_SIZE,
+};
 use vm_memory::{Bytes, GuestAddress};
 
+use crate::host_costs::SharedLedger;
 use crate::world::Mem;
 
 /// Why a process memory operation failed.
@@ -21,18 +25,28 @@ pub enum ProcessError {
     Memory(u64),
 }
 
-/// One simulated process.
+/// One simulated process. It implements `mmu::PinDma` for the driver by delegating to its
+/// address space and charging the host-time ledger for pins, unpins and DMA maps.
 #[derive(Debug)]
 pub struct Process {
-    /// Its address space (implements `mmu::PinDma` for the driver).
+    /// Its address space.
     pub space: AddressSpace,
     mem: Mem,
+    ledger: Option<SharedLedger>,
+    /// Highest `pinned_vm` seen (pages).
+    pub pinned_peak: i64,
 }
 
 impl Process {
-    /// A process `owner` drawing frames from `pool` in `mem`.
-    pub fn new(owner: u32, pool: SharedFramePool, mem: Mem) -> Self {
-        Self { space: AddressSpace::new(OwnerId(owner), pool), mem }
+    /// A process `owner` drawing frames from `pool` in `mem`, charging host time to `ledger`.
+    pub fn new(owner: u32, pool: SharedFramePool, mem: Mem, ledger: Option<SharedLedger>) -> Self {
+        Self { space: AddressSpace::new(OwnerId(owner), pool), mem, ledger, pinned_peak: 0 }
+    }
+
+    fn charge(&self, f: impl FnOnce(&mut crate::host_costs::HostLedger)) {
+        if let Some(l) = &self.ledger {
+            f(&mut l.borrow_mut());
+        }
     }
 
     /// Zeroes frames handed out since the last call (the kernel zeroes anonymous pages).
@@ -90,5 +104,59 @@ impl Process {
             mem.read_slice(dst, GuestAddress(pa)).map_err(|_| ProcessError::Memory(pa))
         })?;
         Ok(out)
+    }
+}
+
+impl PinDma for Process {
+    fn pin_pages(&mut self, va: Va, npages: usize) -> Result<Vec<Pfn>, PinError> {
+        let r = self.space.pin_pages(va, npages);
+        let n = r.as_ref().map_or(0, Vec::len) as u64;
+        self.charge(|l| l.pin(n));
+        r
+    }
+    fn unpin_pages(&mut self, pfns: &[Pfn], dirty: bool) {
+        self.charge(|l| l.unpin(pfns.len() as u64));
+        self.space.unpin_pages(pfns, dirty);
+    }
+    fn dma_map(&mut self, pfn: Pfn, npages: usize) -> Result<Iova, DmaMapError> {
+        self.charge(|l| l.dma_map());
+        self.space.dma_map(pfn, npages)
+    }
+    fn dma_unmap(&mut self, iova: Iova, npages: usize) {
+        self.space.dma_unmap(iova, npages);
+    }
+    fn notifier_insert(&mut self, start: Va, len: u64) -> Result<NotifierId, NotifierError> {
+        self.space.notifier_insert(start, len)
+    }
+    fn notifier_remove(&mut self, id: NotifierId) {
+        self.space.notifier_remove(id);
+    }
+    fn read_begin(&self, id: NotifierId) -> u64 {
+        self.space.read_begin(id)
+    }
+    fn read_retry(&self, id: NotifierId, seq: u64) -> bool {
+        self.space.read_retry(id, seq)
+    }
+    fn pinned_vm(&self) -> i64 {
+        self.space.pinned_vm()
+    }
+    fn account_pinned(&mut self, delta: i64) {
+        self.space.account_pinned(delta);
+        self.pinned_peak = self.pinned_peak.max(self.space.pinned_vm());
+    }
+    fn rlimit_memlock(&self) -> Option<u64> {
+        self.space.rlimit_memlock()
+    }
+    fn cap_ipc_lock(&self) -> bool {
+        self.space.cap_ipc_lock()
+    }
+}
+
+impl driver::recv::UserProcess for Process {
+    fn pin_dma(&mut self) -> &mut dyn PinDma {
+        self
+    }
+    fn write_user(&mut self, va: u64, data: &[u8]) -> bool {
+        self.write(Va(va), data).is_ok()
     }
 }

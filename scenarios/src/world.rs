@@ -93,6 +93,14 @@ impl World {
         self.dev.take_interrupts()
     }
 
+    /// Lets the device run for `ps` picoseconds (the host is busy meanwhile).
+    pub fn run_for_ps(&mut self, ps: u64) {
+        self.pump();
+        let limit = self.dev.now().plus(ps);
+        self.dev.step_until(limit);
+        self.pump();
+    }
+
     /// Current simulated time.
     pub fn now(&self) -> SimTime {
         self.dev.now()

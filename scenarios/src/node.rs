@@ -1,0 +1,266 @@
+//! One receiving endpoint in process: the world (device + remote sender), the driver's HFI and
+//! receive context, the kernel-side TID state, the user library's receiver and TID cache, and
+//! the simulated process whose buffers receive the data.
+
+use std::sync::Arc;
+
+use driver::hw::{CtxtConfig, Hfi, MmioRcvArray};
+use driver::recv::{Completion, Env, Receiver, RecvError, RemoteAddr};
+use driver::tid::{TidConfig, TidContext};
+use driver::user::{RndvConfig, TidCache};
+use driver::{CtxtInfo, Policy};
+use hfi_model::{Dest, DeviceConfig, PeerConfig};
+use mmu::{Contiguity, SharedFramePool, Va};
+use serde::{Deserialize, Serialize};
+
+use crate::host_costs::{HostCosts, HostLedger, HostWork, SharedLedger};
+use crate::inproc::InProcTransport;
+use crate::process::{Process, ProcessError};
+use crate::world::{World, WorldError};
+
+/// Host memory layout: DMA-coherent driver memory below `PROCESS_BASE`, process frames above.
+pub const DMA_BASE: u64 = 0x10_0000;
+/// First byte of the process frame pool.
+pub const PROCESS_BASE: u64 = 128 << 20;
+
+/// Everything configurable about a node.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// Driver caching policy.
+    pub policy: Policy,
+    /// Device configuration.
+    pub device: DeviceConfig,
+    /// Link peer (remote sender) configuration.
+    pub peer: PeerConfig,
+    /// Receive context configuration.
+    pub ctxt: CtxtConfig,
+    /// Rendezvous configuration.
+    pub rndv: RndvConfig,
+    /// Host cost table.
+    pub host: HostCosts,
+    /// Host memory in MiB (process frames get everything above 128 MiB).
+    pub mem_mib: u64,
+    /// RLIMIT_MEMLOCK in bytes (`None` = unlimited).
+    pub memlock: Option<u64>,
+    /// hfi1 `cache_size` module parameter (MiB).
+    pub cache_size_mb: u64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            policy: Policy::V2023,
+            device: DeviceConfig { num_contexts: 8, rcv_array_cnt: 16384, ..Default::default() },
+            peer: PeerConfig::default(),
+            ctxt: CtxtConfig::default(),
+            rndv: RndvConfig::default(),
+            host: HostCosts::default(),
+            mem_mib: 1024,
+            memlock: None,
+            cache_size_mb: 256,
+        }
+    }
+}
+
+/// Why a node failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Building the world failed.
+    #[error("World setup failed")]
+    World(#[from] WorldError),
+    /// Bring-up or receive failed.
+    #[error("Driver hardware layer failed")]
+    Hw(#[from] driver::hw::HwError),
+    /// The receiver failed.
+    #[error("Receiver failed")]
+    Recv(#[from] RecvError),
+    /// Process memory failed.
+    #[error("Process memory failed")]
+    Process(#[from] ProcessError),
+    /// The frame pool could not be built.
+    #[error("Frame pool setup failed: {0}")]
+    Frames(String),
+    /// Unmapping failed.
+    #[error("munmap failed: {0}")]
+    Unmap(String),
+}
+
+/// The receive context used by nodes.
+pub const RX_CTXT: u32 = 1;
+
+/// One endpoint.
+#[derive(Debug)]
+pub struct Node {
+    /// The device behind the in-process transport.
+    pub hfi: Hfi<InProcTransport>,
+    /// Kernel-side TID state of the context.
+    pub tid: TidContext,
+    /// The receiver (user library).
+    pub rx: Receiver,
+    /// The receiving process.
+    pub proc: Process,
+    /// Host time ledger.
+    pub ledger: SharedLedger,
+    /// Where device DMA into the process pool landed.
+    pub dma: std::rc::Rc<std::cell::RefCell<crate::dma_watch::DmaWatchStats>>,
+    cache_seen: (u64, u64),
+}
+
+impl Node {
+    /// Builds and brings up a node.
+    pub fn new(cfg: &NodeConfig) -> Result<Node, NodeError> {
+        let mem_bytes = (cfg.mem_mib << 20) as usize;
+        let world = World::new(
+            cfg.device.clone(),
+            cfg.peer.clone(),
+            cfg.rndv.threshold as usize,
+            mem_bytes,
+        )?;
+        let mem = world.mem.clone();
+        let ledger = HostLedger::shared(cfg.host.clone());
+        let transport = InProcTransport::new(world, DMA_BASE, PROCESS_BASE, ledger.clone());
+        let mut hfi = Hfi::probe(transport)?;
+        let ctx = hfi.open_context(RX_CTXT, cfg.ctxt.clone())?;
+        let base_info = CtxtInfo {
+            runtime_flags: 0,
+            rcvtids: ctx.layout.egrtop + ctx.layout.expected_count,
+            egrtids: ctx.egr_count,
+            rcvhdrq_cnt: cfg.ctxt.rhq_entries,
+            rcvhdrq_entsize: cfg.ctxt.ent_dws * 4,
+            rcvegr_size: cfg.ctxt.egr_buf_size,
+            ctxt: RX_CTXT,
+            subctxt: 0,
+            tid_limit: 0,
+        };
+        let mut tcfg = TidConfig::new(cfg.policy);
+        tcfg.cache_size_mb = cfg.cache_size_mb;
+        let tid = TidContext::new(
+            RX_CTXT,
+            ctx.layout.expected_base,
+            ctx.layout.expected_count,
+            1,
+            tcfg,
+            base_info,
+        );
+        let cache = TidCache::new(tid.ctxt_info(0));
+        let pool_len = (cfg.mem_mib << 20).saturating_sub(PROCESS_BASE);
+        let pool = SharedFramePool::new(PROCESS_BASE, pool_len)
+            .map_err(|e| NodeError::Frames(e.to_string()))?;
+        let watch = crate::dma_watch::DmaWatch::new(pool.clone());
+        let dma = watch.stats.clone();
+        hfi.transport().world.dev.set_dma_observer(Some(Box::new(watch)));
+        let mut proc = Process::new(1, pool, mem, Some(ledger.clone()));
+        proc.space.set_rlimit_memlock(cfg.memlock);
+        let remote = RemoteAddr { ctxt: 0, lid: cfg.peer.slid, own_lid: cfg.peer.dlid };
+        let rx = Receiver::new(ctx, cache, cfg.rndv, 0, remote);
+        Ok(Node { hfi, tid, rx, proc, ledger, dma, cache_seen: (0, 0) })
+    }
+
+    /// The world.
+    pub fn world(&mut self) -> &mut World {
+        &mut self.hfi.transport().world
+    }
+
+    /// Current simulated time in picoseconds.
+    pub fn now_ps(&mut self) -> u64 {
+        self.world().now().0
+    }
+
+    /// Allocates a user buffer.
+    pub fn alloc(&mut self, len: u64, c: Contiguity) -> Result<Va, NodeError> {
+        Ok(self.proc.mmap(len, c)?)
+    }
+
+    /// Posts a receive and has the remote peer send `data` as message `msg_id`.
+    pub fn post(&mut self, msg_id: u32, va: Va, data: Arc<[u8]>) {
+        self.rx.post_recv(msg_id, va.0, data.len() as u64);
+        let dest = Dest { ctxt: RX_CTXT as u8, subctxt: 0, msg_id };
+        self.world().post_send(dest, data);
+    }
+
+    /// One round of receive progress (host costs accrue on the simulated clock).
+    pub fn progress(&mut self) -> Result<Vec<Completion>, NodeError> {
+        let mut env = Env { hfi: &mut self.hfi, tid: &mut self.tid, fd: 0, proc: &mut self.proc };
+        let done = self.rx.progress(&mut env)?;
+        let s = self.rx.cache.stats();
+        {
+            let mut l = self.ledger.borrow_mut();
+            for _ in self.cache_seen.0..s.tid_free_calls {
+                l.ioctl();
+            }
+            let lookups = s.acquires.saturating_sub(self.cache_seen.1);
+            l.work.cache_lookups += lookups;
+            let ns = lookups as f64 * l.costs.cache_lookup_ns;
+            l.charge_ns(ns);
+        }
+        self.cache_seen = (s.tid_free_calls, s.acquires);
+        Ok(done)
+    }
+
+    /// Waits (simulated) for the device: until the next event or `ns`.
+    pub fn wait(&mut self, ns: u64) -> Result<(), NodeError> {
+        use driver::transport::Transport;
+        self.hfi.transport().wait_irq(ns).map_err(driver::hw::HwError::from)?;
+        Ok(())
+    }
+
+    /// Runs until every posted receive ended or `budget_ns` of simulated time passed.
+    pub fn run(&mut self, budget_ns: u64) -> Result<Vec<Completion>, NodeError> {
+        let end = self.now_ps().saturating_add(budget_ns.saturating_mul(1000));
+        let mut out = Vec::new();
+        while self.rx.pending() > 0 && self.now_ps() < end {
+            let done = self.progress()?;
+            if done.is_empty() {
+                self.wait(2_000)?;
+            }
+            out.extend(done);
+        }
+        Ok(out)
+    }
+
+    /// The application frees `[va, va + len)`: munmap, with the driver's MMU-notifier callback
+    /// run between the invalidation and the unmap.
+    pub fn munmap(&mut self, va: Va, len: u64) -> Result<(), NodeError> {
+        let token =
+            self.proc.space.begin_munmap(va, len).map_err(|e| NodeError::Unmap(e.to_string()))?;
+        let invs = token.invalidations().to_vec();
+        let mut wc = self.rx.ctx.wc;
+        for inv in &invs {
+            self.ledger.borrow_mut().notifier();
+            let mut hw = MmioRcvArray::new(self.hfi.transport(), &mut wc);
+            self.tid.invalidate(&mut hw, &mut self.proc, inv);
+        }
+        self.rx.ctx.wc = wc;
+        self.proc.space.commit(token).map_err(|e| NodeError::Unmap(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Host work so far.
+    pub fn host_work(&self) -> HostWork {
+        self.ledger.borrow().work
+    }
+
+    /// Tears the endpoint down: the cache frees its TIDs, the fd is closed, the context
+    /// disabled.
+    pub fn close(&mut self) -> Result<(), NodeError> {
+        let mut wc = self.rx.ctx.wc;
+        {
+            let mut hw = MmioRcvArray::new(self.hfi.transport(), &mut wc);
+            let mut b = driver::tid::FdBinding {
+                ctx: &mut self.tid,
+                fd: 0,
+                hw: &mut hw,
+                mm: &mut self.proc,
+            };
+            let _ = self.rx.cache.cleanup(&mut b);
+        }
+        {
+            let mut hw = MmioRcvArray::new(self.hfi.transport(), &mut wc);
+            self.tid.close(0, &mut hw, &mut self.proc);
+        }
+        self.rx.ctx.wc = wc;
+        self.hfi.close_context(&mut self.rx.ctx)?;
+        Ok(())
+    }
+}
