@@ -143,6 +143,22 @@ mod tests {
     }
 
     #[test]
+    fn every_counter_has_an_increment_site() {
+        let sources = [
+            include_str!("device.rs"),
+            include_str!("engine.rs"),
+            include_str!("mmio.rs"),
+            include_str!("dma.rs"),
+            include_str!("irq.rs"),
+            include_str!("pio.rs"),
+        ];
+        for (name, _) in Counters::default().iter() {
+            let site = format!(".{name} +=");
+            assert!(sources.iter().any(|s| s.contains(&site)), "counter {name} is never incremented");
+        }
+    }
+
+    #[test]
     fn names_follow_the_convention() {
         for (name, _) in Counters::default().iter() {
             assert!(
