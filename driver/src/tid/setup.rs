@@ -402,8 +402,9 @@ impl TidContext {
 
     /// 2023 `tid_cover_invalidate` only moves the sequence on UNMAP. The address space moves
     /// it on every event, so a retry is discounted when the callbacks this context received
-    /// were all non-UNMAP; with no callback delivered (an invalidation that raced the pin from
-    /// outside, see the module docs) the retry stands.
+    /// for the cover were all non-UNMAP. With no callback delivered (the invalidation ran where
+    /// it could not reach this context, as in `FailingPinDma::after_pin`) the retry stands:
+    /// a spurious EBUSY is allowed, a missed one is not.
     fn cover_retry(&self, mm: &dyn PinDma, cover: NotifierId, seq: u64) -> bool {
         let retry = mm.read_retry(cover, seq);
         match self.notifiers.get(&cover) {

@@ -120,6 +120,7 @@ impl TidStats {
             Errno::NoSpc => &mut self.enospc,
             Errno::Busy => &mut self.ebusy,
             Errno::Fault => &mut self.efault,
+            // EPERM is never returned by this path; counted with EBADF if it ever is.
             Errno::BadF | Errno::Perm => &mut self.ebadf,
         };
         *c += 1;
