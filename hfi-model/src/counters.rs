@@ -154,7 +154,10 @@ mod tests {
         ];
         for (name, _) in Counters::default().iter() {
             let site = format!(".{name} +=");
-            assert!(sources.iter().any(|s| s.contains(&site)), "counter {name} is never incremented");
+            assert!(
+                sources.iter().any(|s| s.contains(&site)),
+                "counter {name} is never incremented"
+            );
         }
     }
 
