@@ -101,20 +101,7 @@ fn finish(node: &mut Node, mut row: DemoRow, t0: u64) -> Result<DemoRow, NodeErr
     row.dma_to_freed_pinned = d.to_orphan;
     row.dma_to_free = d.to_free;
     node.close()?;
-    let rcv = node
-        .hfi
-        .transport()
-        .world
-        .dev
-        .rcv_array()
-        .as_slice()
-        .iter()
-        .filter(|&&e| hfi_abi::RcvArrayEntry(e).is_valid())
-        .count();
-    row.teardown_clean = node.proc.space.total_pins() == 0
-        && node.proc.space.pinned_vm() == 0
-        && node.tid.groups().used_entries() == 0
-        && rcv == 0;
+    row.teardown_clean = node.teardown_report().is_clean();
     Ok(row)
 }
 

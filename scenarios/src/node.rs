@@ -86,6 +86,28 @@ pub enum NodeError {
     Unmap(String),
 }
 
+/// Resources left after teardown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TeardownReport {
+    /// Page pins.
+    pub pins: u64,
+    /// `pinned_vm` (pages).
+    pub pinned_vm: i64,
+    /// RcvArray slots the TID group allocator still holds.
+    pub used_tid_slots: u64,
+    /// Valid RcvArray entries in the device.
+    pub valid_entries: u64,
+    /// DMA mappings still live.
+    pub dma_maps: u64,
+}
+
+impl TeardownReport {
+    /// True when nothing is left.
+    pub fn is_clean(&self) -> bool {
+        *self == TeardownReport::default()
+    }
+}
+
 /// The receive context used by nodes.
 pub const RX_CTXT: u32 = 1;
 
@@ -234,6 +256,26 @@ impl Node {
         self.rx.ctx.wc = wc;
         self.proc.space.commit(token).map_err(|e| NodeError::Unmap(e.to_string()))?;
         Ok(())
+    }
+
+    /// What is left after [`Node::close`]: pins, pinned_vm, used TID slots, valid RcvArray
+    /// entries, live DMA maps. All zero for a clean teardown.
+    pub fn teardown_report(&mut self) -> TeardownReport {
+        let valid_entries = self
+            .world()
+            .dev
+            .rcv_array()
+            .as_slice()
+            .iter()
+            .filter(|&&e| hfi_abi::RcvArrayEntry(e).is_valid())
+            .count() as u64;
+        TeardownReport {
+            pins: self.proc.space.total_pins(),
+            pinned_vm: self.proc.space.pinned_vm(),
+            used_tid_slots: self.tid.groups().used_entries() as u64,
+            valid_entries,
+            dma_maps: self.proc.space.dma_maps_live(),
+        }
     }
 
     /// Host work so far.

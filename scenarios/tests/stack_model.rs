@@ -98,20 +98,8 @@ fn run(policy: Policy, ops: &[Op]) -> Result<(), TestCaseError> {
         }
     }
     n.close().unwrap();
-    prop_assert_eq!(n.proc.space.total_pins(), 0);
-    prop_assert_eq!(n.proc.space.pinned_vm(), 0);
-    prop_assert_eq!(n.tid.groups().used_entries(), 0);
-    let live = n
-        .hfi
-        .transport()
-        .world
-        .dev
-        .rcv_array()
-        .as_slice()
-        .iter()
-        .filter(|&&e| hfi_abi::RcvArrayEntry(e).is_valid())
-        .count();
-    prop_assert_eq!(live, 0);
+    let report = n.teardown_report();
+    prop_assert!(report.is_clean(), "{:?}: {:?}", policy, report);
     Ok(())
 }
 
