@@ -171,6 +171,39 @@ impl Receiver {
         );
     }
 
+    /// Posts a receive for message `msg_id` and asks the remote application to send it:
+    /// `len` bytes of `hfi_abi::psm::pattern(seed, msg_id, ..)`, through the PIO send context.
+    pub fn request<T: Transport>(
+        &mut self,
+        env: &mut Env<'_, T>,
+        msg_id: u32,
+        va: u64,
+        len: u32,
+        seed: u32,
+    ) -> Result<(), RecvError> {
+        self.post_recv(msg_id, va, u64::from(len));
+        let hdr = PsmHeader {
+            opcode: hfi_abi::psm::OPCODE_SEND_REQUEST,
+            dlid: self.remote.lid,
+            slid: self.remote.own_lid,
+            pkey: 0xFFFF,
+            kdeth_qp: rxe::DEFAULT_KDETH_QP as u32,
+            ctxt: self.remote.ctxt,
+            subctxt: 0,
+            flow: 0,
+            bth2: 0,
+            kdeth0: Kdeth0::new(0, 0, 0, false, false, false),
+            jkey: 0,
+            msg_id,
+            msg_offset: seed,
+            msg_len: len,
+            payload_len: 0,
+            connidx: self.ctx.ctxt | (env.fd << 8),
+        };
+        self.pio.send(env.hfi.transport(), &hdr.encode()).map_err(HwError::from)?;
+        Ok(())
+    }
+
     /// Receives still in progress.
     pub fn pending(&self) -> usize {
         self.recvs.len()
@@ -342,6 +375,7 @@ impl Receiver {
             msg_offset: off as u32,
             msg_len: len as u32,
             payload_len: payload.len() as u32,
+            connidx: 0,
         };
         let mut pkt = hdr.encode().to_vec();
         pkt.extend_from_slice(&payload);

@@ -155,6 +155,7 @@ impl Peer {
             msg_offset: a.msg_off as u32,
             msg_len: a.msg_len as u32,
             payload_len: a.payload_len as u32,
+            connidx: 0,
         }
         .encode()
     }

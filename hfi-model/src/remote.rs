@@ -13,6 +13,9 @@ use serde::Serialize;
 use crate::packet::{Packet, ParsedHeader};
 use crate::peer::{Dest, FlowPos, Peer, PeerError};
 
+/// Largest message a send request may ask for (64 MiB).
+pub const MAX_REQUEST_BYTES: u32 = 64 << 20;
+
 /// What the remote peer did (for reports and tests).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct RemoteStats {
@@ -22,6 +25,8 @@ pub struct RemoteStats {
     pub eager_sends: u64,
     /// Rendezvous requests sent.
     pub rts_sent: u64,
+    /// Send requests received (the receiver asked for a message).
+    pub requests: u64,
     /// CTS grants received and answered.
     pub cts_answered: u64,
     /// Expected packets emitted.
@@ -81,6 +86,25 @@ impl RemotePeer {
         let word = |at: usize| {
             bytes.get(at..at + 4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes)
         };
+        if h.opcode() == psm::OPCODE_SEND_REQUEST {
+            let (Some(reply), Some(msg_id), Some(seed), Some(len)) = (
+                word(psm::HDR_FLAGS_CONNIDX),
+                word(psm::HDR_MSG_ID),
+                word(psm::HDR_MSG_OFFSET),
+                word(psm::HDR_MSG_LEN),
+            ) else {
+                self.stats.bad_packets += 1;
+                return Ok(vec![]);
+            };
+            if len > MAX_REQUEST_BYTES {
+                self.stats.bad_packets += 1;
+                return Ok(vec![]);
+            }
+            self.stats.requests += 1;
+            let dest = Dest { ctxt: reply as u8, subctxt: ((reply >> 8) & 7) as u8, msg_id };
+            let data: Arc<[u8]> = Arc::from(psm::pattern(seed, msg_id, len as usize));
+            return Ok(self.post_send(dest, data));
+        }
         let payload = bytes.get(hfi_abi::wire::PSM_PACKET_HDR_BYTES..).unwrap_or(&[]);
         let (Some(msg_id), Some(win_off), Some(win_len), Some(cts)) = (
             word(psm::HDR_MSG_ID),

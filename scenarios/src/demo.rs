@@ -72,18 +72,7 @@ pub struct DemoRow {
 }
 
 fn payload(seed: u64, msg: u32, len: u64) -> Arc<[u8]> {
-    let mut x = seed ^ (u64::from(msg) << 32) ^ 0x9E37_79B9_7F4A_7C15;
-    let mut v = Vec::with_capacity(len as usize);
-    while (v.len() as u64) < len {
-        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = x;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        v.extend_from_slice(&z.to_le_bytes());
-    }
-    v.truncate(len as usize);
-    Arc::from(v)
+    Arc::from(hfi_abi::psm::pattern(seed as u32, msg, len as usize))
 }
 
 fn finish(node: &mut Node, mut row: DemoRow, t0: u64) -> Result<DemoRow, NodeError> {
@@ -149,8 +138,10 @@ fn run_reuse_named(policy: Policy, cfg: &DemoConfig, name: &str) -> Result<DemoR
                 if batch * cfg.buffers + b as u32 >= cfg.repeats {
                     break;
                 }
+                // The receiver asks for the message through the device (a send request through
+                // PIO); the remote sends the agreed pattern.
                 let data = payload(cfg.seed, msg, size);
-                node.post(msg, va, data.clone());
+                node.request(msg, va, size as u32, cfg.seed as u32)?;
                 sent.push((msg, va, data));
                 msg += 1;
             }
@@ -180,8 +171,7 @@ pub fn run_free_in_flight(policy: Policy, cfg: &DemoConfig) -> Result<DemoRow, N
     let va = node.alloc(len, Contiguity::Contiguous)?;
     let mut row = empty_row(policy, "free-in-flight");
     let t0 = node.now_ps();
-    let data = payload(cfg.seed, 7, len);
-    node.post(7, va, data);
+    node.request(7, va, len as u32, cfg.seed as u32)?;
     let mut done = Vec::new();
     while node.rx.stats.windows < 2 && node.rx.pending() > 0 {
         done.extend(node.progress()?);

@@ -4,10 +4,16 @@
 //! hfi-sim demo [--out DIR] [--seed N] [--quick]
 //! ```
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use scenarios::demo::{self, DemoConfig};
+
+/// Prints to stdout; a closed pipe (e.g. `| head`) is not an error worth a panic.
+fn say(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
 
 const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]";
 
@@ -29,18 +35,18 @@ fn demo_cmd(args: &[String]) -> Result<bool, String> {
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
-    println!(
-        "hfi-sim demo: seed {}, {} buffers, sizes {:?} x {}",
+    say(&format!(
+        "hfi-sim demo: seed {}, {} buffers, sizes {:?} x {}\n",
         cfg.seed, cfg.buffers, cfg.sizes, cfg.repeats
-    );
+    ));
     let rows = demo::run(&cfg).map_err(|e| format!("demo failed: {e} ({e:?})"))?;
-    print!("{}", demo::table(&rows));
+    say(&demo::table(&rows));
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let json = serde_json::json!({ "config": cfg, "rows": rows });
     let path = out.join("demo.json");
     let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
     std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    println!("results written to {}", path.display());
+    say(&format!("results written to {}\n", path.display()));
     // Reuse rows must receive every byte correctly; every row must tear down cleanly. The
     // free-in-flight rows report what each policy does (see DESIGN.md); they are findings.
     let reuse_ok = rows

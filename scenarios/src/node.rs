@@ -201,6 +201,14 @@ impl Node {
         self.world().post_send(dest, data);
     }
 
+    /// Posts a receive and asks the remote application, through the device, to send
+    /// `hfi_abi::psm::pattern(seed, msg_id, len)`.
+    pub fn request(&mut self, msg_id: u32, va: Va, len: u32, seed: u32) -> Result<(), NodeError> {
+        let mut env = Env { hfi: &mut self.hfi, tid: &mut self.tid, fd: 0, proc: &mut self.proc };
+        self.rx.request(&mut env, msg_id, va.0, len, seed)?;
+        Ok(())
+    }
+
     /// One round of receive progress (host costs accrue on the simulated clock).
     pub fn progress(&mut self) -> Result<Vec<Completion>, NodeError> {
         let mut env = Env { hfi: &mut self.hfi, tid: &mut self.tid, fd: 0, proc: &mut self.proc };
