@@ -86,7 +86,7 @@ fn finish(node: &mut Node, mut row: DemoRow, t0: u64) -> Result<DemoRow, NodeErr
     row.invalidations = s.invalidations_processed;
     row.pinned_peak = node.proc.pinned_peak;
     row.tid_errors = node.rx.stats.tid_errors;
-    let d = *node.dma.borrow();
+    let d = node.dma.as_ref().map(|d| *d.borrow()).unwrap_or_default();
     row.dma_to_freed_pinned = d.to_orphan;
     row.dma_to_free = d.to_free;
     node.close()?;

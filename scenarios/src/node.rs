@@ -17,6 +17,7 @@ use crate::host_costs::{HostCosts, HostLedger, HostWork, SharedLedger};
 use crate::inproc::InProcTransport;
 use crate::process::{Process, ProcessError};
 use crate::world::{World, WorldError};
+use driver::transport::Transport;
 
 /// Host memory layout: DMA-coherent driver memory below `PROCESS_BASE`, process frames above.
 pub const DMA_BASE: u64 = 0x10_0000;
@@ -111,11 +112,11 @@ impl TeardownReport {
 /// The receive context used by nodes.
 pub const RX_CTXT: u32 = 1;
 
-/// One endpoint.
+/// One endpoint, over any transport (in process by default).
 #[derive(Debug)]
-pub struct Node {
-    /// The device behind the in-process transport.
-    pub hfi: Hfi<InProcTransport>,
+pub struct Node<T: Transport = InProcTransport> {
+    /// The device behind the transport.
+    pub hfi: Hfi<T>,
     /// Kernel-side TID state of the context.
     pub tid: TidContext,
     /// The receiver (user library).
@@ -124,13 +125,15 @@ pub struct Node {
     pub proc: Process,
     /// Host time ledger.
     pub ledger: SharedLedger,
-    /// Where device DMA into the process pool landed.
-    pub dma: std::rc::Rc<std::cell::RefCell<crate::dma_watch::DmaWatchStats>>,
+    /// Where device DMA into the process pool landed (in process only: the watcher needs the
+    /// device model).
+    pub dma: Option<std::rc::Rc<std::cell::RefCell<crate::dma_watch::DmaWatchStats>>>,
     cache_seen: (u64, u64),
 }
 
-impl Node {
-    /// Builds and brings up a node.
+impl Node<InProcTransport> {
+    /// Builds and brings up a node in process: a world with host memory, the in-process
+    /// transport, and a DMA watcher over the process frame pool.
     pub fn new(cfg: &NodeConfig) -> Result<Node, NodeError> {
         let mem_bytes = (cfg.mem_mib << 20) as usize;
         let world = World::new(
@@ -142,6 +145,45 @@ impl Node {
         let mem = world.mem.clone();
         let ledger = HostLedger::shared(cfg.host.clone());
         let transport = InProcTransport::new(world, DMA_BASE, PROCESS_BASE, ledger.clone());
+        let pool = Self::pool(cfg)?;
+        let watch = crate::dma_watch::DmaWatch::new(pool.clone());
+        let dma = watch.stats.clone();
+        let mut node = Node::with_transport(transport, mem, pool, ledger, cfg)?;
+        node.world().dev.set_dma_observer(Some(Box::new(watch)));
+        node.dma = Some(dma);
+        Ok(node)
+    }
+
+    /// The world.
+    pub fn world(&mut self) -> &mut World {
+        &mut self.hfi.transport().world
+    }
+
+    /// Posts a receive and has the remote peer send `data` as message `msg_id` (in process:
+    /// straight into the remote peer, bypassing the device).
+    pub fn post(&mut self, msg_id: u32, va: Va, data: Arc<[u8]>) {
+        self.rx.post_recv(msg_id, va.0, data.len() as u64);
+        let dest = Dest { ctxt: RX_CTXT as u8, subctxt: 0, msg_id };
+        self.world().post_send(dest, data);
+    }
+}
+
+impl<T: Transport> Node<T> {
+    /// The process frame pool: host memory from `PROCESS_BASE` to the end.
+    pub fn pool(cfg: &NodeConfig) -> Result<SharedFramePool, NodeError> {
+        let pool_len = (cfg.mem_mib << 20).saturating_sub(PROCESS_BASE);
+        SharedFramePool::new(PROCESS_BASE, pool_len).map_err(|e| NodeError::Frames(e.to_string()))
+    }
+
+    /// Brings up a node over `transport`; the process frames are `pool` inside `mem` (the
+    /// memory the device DMAs into: host memory in process, the shared arena over a socket).
+    pub fn with_transport(
+        transport: T,
+        mem: crate::world::Mem,
+        pool: SharedFramePool,
+        ledger: SharedLedger,
+        cfg: &NodeConfig,
+    ) -> Result<Node<T>, NodeError> {
         let mut hfi = Hfi::probe(transport)?;
         let ctx = hfi.open_context(RX_CTXT, cfg.ctxt.clone())?;
         let base_info = CtxtInfo {
@@ -157,48 +199,24 @@ impl Node {
         };
         let mut tcfg = TidConfig::new(cfg.policy);
         tcfg.cache_size_mb = cfg.cache_size_mb;
-        let tid = TidContext::new(
-            RX_CTXT,
-            ctx.layout.expected_base,
-            ctx.layout.expected_count,
-            1,
-            tcfg,
-            base_info,
-        );
+        let (base, count) = (ctx.layout.expected_base, ctx.layout.expected_count);
+        let tid = TidContext::new(RX_CTXT, base, count, 1, tcfg, base_info);
         let cache = TidCache::new(tid.ctxt_info(0));
-        let pool_len = (cfg.mem_mib << 20).saturating_sub(PROCESS_BASE);
-        let pool = SharedFramePool::new(PROCESS_BASE, pool_len)
-            .map_err(|e| NodeError::Frames(e.to_string()))?;
-        let watch = crate::dma_watch::DmaWatch::new(pool.clone());
-        let dma = watch.stats.clone();
-        hfi.transport().world.dev.set_dma_observer(Some(Box::new(watch)));
         let mut proc = Process::new(1, pool, mem, Some(ledger.clone()));
         proc.space.set_rlimit_memlock(cfg.memlock);
         let remote = RemoteAddr { ctxt: 0, lid: cfg.peer.slid, own_lid: cfg.peer.dlid };
         let rx = Receiver::new(ctx, cache, cfg.rndv, 0, remote);
-        Ok(Node { hfi, tid, rx, proc, ledger, dma, cache_seen: (0, 0) })
+        Ok(Node { hfi, tid, rx, proc, ledger, dma: None, cache_seen: (0, 0) })
     }
 
-    /// The world.
-    pub fn world(&mut self) -> &mut World {
-        &mut self.hfi.transport().world
-    }
-
-    /// Current simulated time in picoseconds.
+    /// The transport's current time in picoseconds (simulated in process).
     pub fn now_ps(&mut self) -> u64 {
-        self.world().now().0
+        self.hfi.transport().now_ns().saturating_mul(1000)
     }
 
     /// Allocates a user buffer.
     pub fn alloc(&mut self, len: u64, c: Contiguity) -> Result<Va, NodeError> {
         Ok(self.proc.mmap(len, c)?)
-    }
-
-    /// Posts a receive and has the remote peer send `data` as message `msg_id`.
-    pub fn post(&mut self, msg_id: u32, va: Va, data: Arc<[u8]>) {
-        self.rx.post_recv(msg_id, va.0, data.len() as u64);
-        let dest = Dest { ctxt: RX_CTXT as u8, subctxt: 0, msg_id };
-        self.world().post_send(dest, data);
     }
 
     /// Posts a receive and asks the remote application, through the device, to send
@@ -230,7 +248,6 @@ impl Node {
 
     /// Waits (simulated) for the device: until the next event or `ns`.
     pub fn wait(&mut self, ns: u64) -> Result<(), NodeError> {
-        use driver::transport::Transport;
         self.hfi.transport().wait_irq(ns).map_err(driver::hw::HwError::from)?;
         Ok(())
     }
@@ -269,14 +286,19 @@ impl Node {
     /// What is left after [`Node::close`]: pins, pinned_vm, used TID slots, valid RcvArray
     /// entries, live DMA maps. All zero for a clean teardown.
     pub fn teardown_report(&mut self) -> TeardownReport {
-        let valid_entries = self
-            .world()
-            .dev
-            .rcv_array()
-            .as_slice()
-            .iter()
-            .filter(|&&e| hfi_abi::RcvArrayEntry(e).is_valid())
-            .count() as u64;
+        // Read the context's RcvArray back through the transport (works over any transport).
+        let l = self.rx.ctx.layout;
+        let first = l.eager_base;
+        let last = l.expected_base + l.expected_count;
+        let mut valid_entries = 0;
+        for i in first..last {
+            let off = hfi_abi::bar0::RCV_ARRAY.base + u64::from(i) * 8;
+            match self.hfi.transport().read64(off) {
+                Ok(e) if hfi_abi::RcvArrayEntry(e).is_valid() => valid_entries += 1,
+                Ok(_) => {}
+                Err(_) => valid_entries += 1,
+            }
+        }
         TeardownReport {
             pins: self.proc.space.total_pins(),
             pinned_vm: self.proc.space.pinned_vm(),
