@@ -125,9 +125,13 @@ pub struct Node<T: Transport = InProcTransport> {
     pub proc: Process,
     /// Host time ledger.
     pub ledger: SharedLedger,
-    /// Where device DMA into the process pool landed (in process only: the watcher needs the
+    /// Where device DMA into the process pool landed (in process only: the oracle needs the
     /// device model).
     pub dma: Option<std::rc::Rc<std::cell::RefCell<crate::dma_watch::DmaWatchStats>>>,
+    /// The oracle's explained findings (in process only).
+    pub verdicts: Option<std::rc::Rc<std::cell::RefCell<Vec<crate::dma_watch::Verdict>>>>,
+    /// The oracle's current injection-point label (in process only).
+    pub injection: Option<std::rc::Rc<std::cell::RefCell<Option<String>>>>,
     cache_seen: (u64, u64),
 }
 
@@ -146,11 +150,15 @@ impl Node<InProcTransport> {
         let ledger = HostLedger::shared(cfg.host.clone());
         let transport = InProcTransport::new(world, DMA_BASE, PROCESS_BASE, ledger.clone());
         let pool = Self::pool(cfg)?;
-        let watch = crate::dma_watch::DmaWatch::new(pool.clone());
+        let watch = crate::dma_watch::DmaWatch::new(pool.clone(), mmu::OwnerId(1));
         let dma = watch.stats.clone();
+        let verdicts = watch.verdicts.clone();
+        let injection = watch.injection.clone();
         let mut node = Node::with_transport(transport, mem, pool, ledger, cfg)?;
         node.world().dev.set_dma_observer(Some(Box::new(watch)));
         node.dma = Some(dma);
+        node.verdicts = Some(verdicts);
+        node.injection = Some(injection);
         Ok(node)
     }
 
@@ -206,7 +214,17 @@ impl<T: Transport> Node<T> {
         proc.space.set_rlimit_memlock(cfg.memlock);
         let remote = RemoteAddr { ctxt: 0, lid: cfg.peer.slid, own_lid: cfg.peer.dlid };
         let rx = Receiver::new(ctx, cache, cfg.rndv, 0, remote);
-        Ok(Node { hfi, tid, rx, proc, ledger, dma: None, cache_seen: (0, 0) })
+        Ok(Node {
+            hfi,
+            tid,
+            rx,
+            proc,
+            ledger,
+            dma: None,
+            verdicts: None,
+            injection: None,
+            cache_seen: (0, 0),
+        })
     }
 
     /// The transport's current time in picoseconds (simulated in process).
