@@ -19,12 +19,25 @@ pub struct InProcTransport {
     pub mmio_ops: u64,
     /// Host time accounting shared with the simulated process.
     pub ledger: SharedLedger,
+    /// Fault injection: this many of the next RcvArray programming stores (WRITE_ENABLE set,
+    /// valid entry) are lost on the way to the device.
+    pub lose_rcvarray_writes: u32,
+    /// RcvArray stores lost so far.
+    pub lost_rcvarray_writes: u64,
 }
 
 impl InProcTransport {
     /// DMA allocations come from `[dma_base, dma_end)` of host memory.
     pub fn new(world: World, dma_base: u64, dma_end: u64, ledger: SharedLedger) -> Self {
-        Self { world, dma_next: dma_base, dma_end, mmio_ops: 0, ledger }
+        Self {
+            world,
+            dma_next: dma_base,
+            dma_end,
+            mmio_ops: 0,
+            ledger,
+            lose_rcvarray_writes: 0,
+            lost_rcvarray_writes: 0,
+        }
     }
 
     /// Lets the device run for the host time accrued since the last access.
@@ -75,6 +88,14 @@ impl Transport for InProcTransport {
         self.settle();
         self.charge_write(offset);
         self.mmio_ops += 1;
+        if self.lose_rcvarray_writes > 0
+            && hfi_abi::bar0::RCV_ARRAY.index(offset).is_some()
+            && hfi_abi::RcvArrayEntry(value).is_valid()
+        {
+            self.lose_rcvarray_writes -= 1;
+            self.lost_rcvarray_writes += 1;
+            return Ok(());
+        }
         self.world.dev.write64(offset, value);
         Ok(())
     }

@@ -6,8 +6,10 @@ pub mod demo;
 pub mod dma_watch;
 pub mod host_costs;
 pub mod inproc;
+pub mod link_faults;
 pub mod node;
 pub mod process;
+pub mod scenario;
 pub mod world;
 
 pub use inproc::InProcTransport;

@@ -23,6 +23,8 @@ pub struct World {
     pub remote: RemotePeer,
     /// Remote-peer protocol errors (a CTS it could not answer).
     pub remote_errors: u64,
+    /// Packet faults applied on the link (fault injection).
+    pub link_faults: Vec<crate::link_faults::PacketFault>,
 }
 
 /// Why a world could not be built.
@@ -52,7 +54,7 @@ impl World {
         let mem = Arc::new(mem);
         let dev = HfiDevice::new(cfg, mem.clone())?;
         let remote = RemotePeer::new(Peer::new(peer)?, rndv_threshold);
-        Ok(Self { dev, mem, remote, remote_errors: 0 })
+        Ok(Self { dev, mem, remote, remote_errors: 0, link_faults: Vec::new() })
     }
 
     /// Hands what the driver sent to the remote peer and its answers to the link.
@@ -60,6 +62,11 @@ impl World {
         for tx in self.dev.take_tx_packets() {
             match self.remote.on_packet(&tx.bytes) {
                 Ok(pk) => {
+                    let pk = if self.link_faults.is_empty() {
+                        pk
+                    } else {
+                        crate::link_faults::apply(&mut self.link_faults, pk)
+                    };
                     for p in pk {
                         self.dev.link_send_at(tx.time, p);
                     }
