@@ -1,0 +1,441 @@
+//! The model side of the server: the device, its DMA memory, the remote peer and the interrupt
+//! line, owned by one thread that serves requests from the socket side over a crossbeam
+//! channel.
+//!
+//! Time: after every request the thread pumps the remote peer and runs the device's events to
+//! idle (simulated time runs freely, it is not paced to wall time), so the device is settled
+//! whenever a reply goes back. Server-mode runs are deterministic only given the same order
+//! of guest requests (DESIGN.md, "Determinism").
+
+use std::fs::File;
+use std::io::Write;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use vm_memory::{FileOffset, GuestAddress, GuestMemoryAtomic, GuestMemoryMmap, GuestRegionMmap};
+
+use super::pci::ConfigSpace;
+use super::stats::ServerStats;
+use crate::remote::RemotePeer;
+use crate::{DeviceConfig, HfiDevice, Peer, PeerConfig};
+
+/// DMA memory of the served device: the client's DMA_MAP regions.
+pub type DmaMem = GuestMemoryAtomic<GuestMemoryMmap>;
+
+/// `VFIO_IRQ_SET_*` flag bits.
+pub mod irq_flags {
+    /// No data.
+    pub const DATA_NONE: u32 = 1 << 0;
+    /// A bool array follows.
+    pub const DATA_BOOL: u32 = 1 << 1;
+    /// Eventfds follow (ancillary data).
+    pub const DATA_EVENTFD: u32 = 1 << 2;
+    /// Mask.
+    pub const ACTION_MASK: u32 = 1 << 3;
+    /// Unmask (with DATA_EVENTFD: the resample/unmask fd).
+    pub const ACTION_UNMASK: u32 = 1 << 4;
+    /// Trigger (with DATA_EVENTFD: the trigger fd).
+    pub const ACTION_TRIGGER: u32 = 1 << 5;
+}
+
+/// The model configuration of a served device.
+#[derive(Clone, Debug)]
+pub struct ServedConfig {
+    /// Device configuration.
+    pub device: DeviceConfig,
+    /// Remote peer (link) configuration.
+    pub peer: PeerConfig,
+    /// Rendezvous threshold of the remote sender.
+    pub rndv_threshold: usize,
+}
+
+/// Largest DMA_MAP accepted (64 GiB).
+pub const MAX_DMA_MAP: u64 = 64 << 30;
+
+struct Mapping {
+    addr: u64,
+    size: u64,
+    region: Arc<GuestRegionMmap>,
+}
+
+/// Device + DMA memory + remote peer + config space + INTx line.
+pub struct ServedDevice {
+    cfg: ServedConfig,
+    /// The device.
+    pub dev: HfiDevice<DmaMem>,
+    mem: DmaMem,
+    maps: Vec<Mapping>,
+    remote: RemotePeer,
+    /// PCI configuration space.
+    pub config: ConfigSpace,
+    trigger: Option<File>,
+    unmask_fd: Option<File>,
+    masked: bool,
+    pending: bool,
+    /// Server counters (model side).
+    pub stats: ServerStats,
+}
+
+impl std::fmt::Debug for ServedDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServedDevice")
+            .field("maps", &self.maps.len())
+            .field("masked", &self.masked)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a served device could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ServedError {
+    /// Device configuration rejected.
+    #[error("device configuration rejected")]
+    Device(#[from] crate::DeviceError),
+    /// Peer configuration rejected.
+    #[error("peer configuration rejected")]
+    Peer(#[from] crate::PeerError),
+}
+
+impl ServedDevice {
+    /// A device with no DMA memory mapped yet.
+    pub fn new(cfg: ServedConfig) -> Result<Self, ServedError> {
+        let mem = GuestMemoryAtomic::new(GuestMemoryMmap::new());
+        let dev = HfiDevice::new(cfg.device.clone(), mem.clone())?;
+        let remote = RemotePeer::new(Peer::new(cfg.peer.clone())?, cfg.rndv_threshold);
+        Ok(Self {
+            cfg,
+            dev,
+            mem,
+            maps: Vec::new(),
+            remote,
+            config: ConfigSpace::new(),
+            trigger: None,
+            unmask_fd: None,
+            masked: false,
+            pending: false,
+            stats: ServerStats::default(),
+        })
+    }
+
+    /// Hands packets the driver sent to the remote peer and runs the device to idle, until
+    /// nothing more happens (bounded).
+    pub fn settle(&mut self) {
+        for _ in 0..1024 {
+            self.dev.run_until_idle();
+            let tx = self.dev.take_tx_packets();
+            if tx.is_empty() {
+                break;
+            }
+            for p in tx {
+                match self.remote.on_packet(&p.bytes) {
+                    Ok(pk) => {
+                        for k in pk {
+                            self.dev.link_send_at(p.time, k);
+                        }
+                    }
+                    Err(_) => self.stats.remote_bad_packet_count += 1,
+                }
+            }
+        }
+        self.deliver_interrupts();
+    }
+
+    fn deliver_interrupts(&mut self) {
+        if !self.dev.take_interrupts().is_empty() {
+            self.pending = true;
+        }
+        if self.pending && !self.masked {
+            self.pending = false;
+            if let Some(f) = self.trigger.as_mut() {
+                match f.write_all(&1u64.to_ne_bytes()) {
+                    Ok(()) => self.stats.irq_trigger_count += 1,
+                    Err(_) => self.stats.irq_trigger_fails += 1,
+                }
+            } else {
+                self.stats.irq_no_eventfd_drops += 1;
+            }
+        }
+    }
+
+    /// Reads BAR0.
+    pub fn bar_read(&mut self, offset: u64, data: &mut [u8]) {
+        self.stats.mmio_read_count += 1;
+        self.dev.mmio_read(offset, data);
+    }
+
+    /// Writes BAR0, then settles.
+    pub fn bar_write(&mut self, offset: u64, data: &[u8]) {
+        self.stats.mmio_write_count += 1;
+        self.dev.mmio_write(offset, data);
+        self.settle();
+    }
+
+    /// DMA_MAP: maps `size` bytes of `file` at `offset` to IOVA `addr`; returns an errno.
+    pub fn dma_map(&mut self, addr: u64, size: u64, offset: u64, file: Option<File>) -> i32 {
+        let Some(file) = file else {
+            // Without an fd the device cannot reach the memory (the crate has no DMA_READ/WRITE).
+            self.stats.dma_map_without_fd_count += 1;
+            return 0;
+        };
+        let end = addr.checked_add(size);
+        let bad = size == 0 || size > MAX_DMA_MAP || end.is_none() || offset.checked_add(size).is_none();
+        let overlaps = self.maps.iter().any(|m| addr < m.addr + m.size && m.addr < addr.saturating_add(size));
+        if bad || overlaps {
+            self.stats.dma_map_fails += 1;
+            return libc_errno::EINVAL;
+        }
+        let region = match GuestRegionMmap::from_range(
+            GuestAddress(addr),
+            size as usize,
+            Some(FileOffset::new(file, offset)),
+        ) {
+            Ok(r) => Arc::new(r),
+            Err(_) => {
+                self.stats.dma_map_fails += 1;
+                return libc_errno::EFAULT;
+            }
+        };
+        self.maps.push(Mapping { addr, size, region });
+        self.maps.sort_by_key(|m| m.addr);
+        self.publish();
+        self.stats.dma_map_count += 1;
+        0
+    }
+
+    /// DMA_UNMAP: quiesces (in-flight DMA completes into the still-mapped memory), then removes
+    /// every mapping inside `[addr, addr + size)`; unknown ranges are ignored (counted).
+    pub fn dma_unmap(&mut self, addr: u64, size: u64, all: bool) {
+        let end = addr.saturating_add(size);
+        let hit = |m: &Mapping| all || (m.addr >= addr && m.addr + m.size <= end);
+        if !self.maps.iter().any(hit) {
+            self.stats.dma_unmap_unknown_count += 1;
+            return;
+        }
+        // Quiesce: the events in flight (writebacks of packets already past lookup) land now.
+        self.settle();
+        self.maps.retain(|m| !hit(m));
+        self.publish();
+        self.stats.dma_unmap_count += 1;
+    }
+
+    fn publish(&mut self) {
+        let regions: Vec<Arc<GuestRegionMmap>> = self.maps.iter().map(|m| m.region.clone()).collect();
+        let map = if regions.is_empty() {
+            Ok(GuestMemoryMmap::new())
+        } else {
+            GuestMemoryMmap::from_arc_regions(regions)
+        };
+        match (map, self.mem.lock()) {
+            (Ok(map), Ok(guard)) => guard.replace(map),
+            _ => self.stats.dma_publish_fails += 1,
+        }
+    }
+
+    /// SET_IRQS; returns an errno. Only INTx (index 0, one vector) exists.
+    pub fn set_irqs(&mut self, index: u32, flags: u32, start: u32, count: u32, fd: Option<File>) -> i32 {
+        use irq_flags::*;
+        if index != 0 {
+            // MSI/MSI-X/ERR/REQ have no vectors: disabling them (count 0) is fine.
+            return if count == 0 { 0 } else { libc_errno::EINVAL };
+        }
+        if start != 0 || count > 1 {
+            return libc_errno::EINVAL;
+        }
+        let data = flags & (DATA_NONE | DATA_BOOL | DATA_EVENTFD);
+        let action = flags & (ACTION_MASK | ACTION_UNMASK | ACTION_TRIGGER);
+        if data.count_ones() != 1 || action.count_ones() != 1 {
+            return libc_errno::EINVAL;
+        }
+        match (action, data) {
+            (ACTION_TRIGGER, DATA_EVENTFD) => {
+                self.trigger = if count == 0 { None } else { fd };
+                self.stats.irq_set_trigger_count += 1;
+            }
+            // The INTx resample fd: kept, distinguished from the trigger, not needed (the
+            // line is edge-like, see the module docs).
+            (ACTION_UNMASK, DATA_EVENTFD) => {
+                self.unmask_fd = if count == 0 { None } else { fd };
+                self.stats.irq_set_unmask_fd_count += 1;
+            }
+            (ACTION_MASK, DATA_NONE) => self.masked = count == 1,
+            (ACTION_UNMASK, DATA_NONE) => {
+                if count == 1 {
+                    self.masked = false;
+                    self.deliver_interrupts();
+                }
+            }
+            (ACTION_TRIGGER, DATA_NONE) => {
+                if count == 1 {
+                    self.pending = true;
+                    self.deliver_interrupts();
+                }
+            }
+            _ => return libc_errno::ENOTSUP,
+        }
+        0
+    }
+
+    /// DEVICE_RESET: device, config space and remote peer; DMA maps and eventfds stay.
+    pub fn reset(&mut self) {
+        self.dev.reset();
+        self.config = ConfigSpace::new();
+        if let Ok(p) = Peer::new(self.cfg.peer.clone()) {
+            self.remote = RemotePeer::new(p, self.cfg.rndv_threshold);
+        }
+        self.masked = false;
+        self.pending = false;
+        self.stats.reset_count += 1;
+    }
+
+    /// The client went away: reset, drop every mapping and eventfd.
+    pub fn disconnect(&mut self) {
+        self.reset();
+        self.maps.clear();
+        self.publish();
+        self.trigger = None;
+        self.unmask_fd = None;
+    }
+
+    /// Device and server counters as JSON.
+    pub fn stats_json(&self) -> serde_json::Value {
+        serde_json::json!({ "server": self.stats.to_json(), "device": self.dev.counters().to_json() })
+    }
+}
+
+/// errno values (Linux), without a libc dependency in the model.
+pub mod libc_errno {
+    /// Bad file descriptor.
+    pub const EBADF: i32 = 9;
+    /// Bad address.
+    pub const EFAULT: i32 = 14;
+    /// Invalid argument.
+    pub const EINVAL: i32 = 22;
+    /// Argument list / message too long.
+    pub const E2BIG: i32 = 7;
+    /// Function not implemented (unknown command).
+    pub const ENOSYS: i32 = 38;
+    /// Operation not supported.
+    pub const ENOTSUP: i32 = 95;
+}
+
+/// A request from the socket side.
+#[derive(Debug)]
+pub enum Request {
+    /// Config space read.
+    CfgRead { offset: u64, len: usize },
+    /// Config space write.
+    CfgWrite { offset: u64, data: Vec<u8> },
+    /// BAR0 read.
+    BarRead { offset: u64, len: usize },
+    /// BAR0 write.
+    BarWrite { offset: u64, data: Vec<u8> },
+    /// DMA_MAP.
+    DmaMap { addr: u64, size: u64, offset: u64, file: Option<File> },
+    /// DMA_UNMAP.
+    DmaUnmap { addr: u64, size: u64, all: bool },
+    /// SET_IRQS.
+    SetIrqs { index: u32, flags: u32, start: u32, count: u32, fd: Option<File> },
+    /// DEVICE_RESET.
+    Reset,
+    /// The connection ended (cleanly or not).
+    Disconnect,
+    /// Counters as JSON.
+    Stats,
+    /// Stop the model thread.
+    Shutdown,
+}
+
+/// A reply from the model thread.
+#[derive(Debug)]
+pub enum Reply {
+    /// Done (errno 0) or failed with an errno.
+    Status(i32),
+    /// Read data.
+    Data(Vec<u8>),
+    /// Counters.
+    Stats(serde_json::Value),
+}
+
+/// Handle to the model thread.
+#[derive(Debug)]
+pub struct ModelThread {
+    tx: Sender<(Request, Sender<Reply>)>,
+    reply_tx: Sender<Reply>,
+    reply_rx: Receiver<Reply>,
+    join: Option<JoinHandle<()>>,
+}
+
+impl ModelThread {
+    /// Starts the model thread.
+    pub fn spawn(dev: ServedDevice) -> std::io::Result<Self> {
+        let (tx, rx) = crossbeam_channel::unbounded::<(Request, Sender<Reply>)>();
+        let join = std::thread::Builder::new().name("hfi-model".into()).spawn(move || {
+            let mut dev = dev;
+            while let Ok((req, reply)) = rx.recv() {
+                let stop = matches!(req, Request::Shutdown);
+                let _ = reply.send(handle(&mut dev, req));
+                if stop {
+                    break;
+                }
+            }
+        })?;
+        let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
+        Ok(Self { tx, reply_tx, reply_rx, join: Some(join) })
+    }
+
+    /// Sends a request and waits for its reply (`None`: the model thread is gone).
+    pub fn call(&self, req: Request) -> Option<Reply> {
+        self.tx.send((req, self.reply_tx.clone())).ok()?;
+        self.reply_rx.recv().ok()
+    }
+
+    /// Stops the thread; false if it had panicked.
+    pub fn shutdown(mut self) -> bool {
+        let _ = self.call(Request::Shutdown);
+        self.join.take().is_none_or(|j| j.join().is_ok())
+    }
+}
+
+fn handle(dev: &mut ServedDevice, req: Request) -> Reply {
+    match req {
+        Request::CfgRead { offset, len } => {
+            let mut d = vec![0u8; len];
+            if dev.config.read(offset, &mut d) {
+                Reply::Data(d)
+            } else {
+                Reply::Status(libc_errno::EINVAL)
+            }
+        }
+        Request::CfgWrite { offset, data } => {
+            Reply::Status(if dev.config.write(offset, &data) { 0 } else { libc_errno::EINVAL })
+        }
+        Request::BarRead { offset, len } => {
+            let mut d = vec![0u8; len];
+            dev.bar_read(offset, &mut d);
+            Reply::Data(d)
+        }
+        Request::BarWrite { offset, data } => {
+            dev.bar_write(offset, &data);
+            Reply::Status(0)
+        }
+        Request::DmaMap { addr, size, offset, file } => Reply::Status(dev.dma_map(addr, size, offset, file)),
+        Request::DmaUnmap { addr, size, all } => {
+            dev.dma_unmap(addr, size, all);
+            Reply::Status(0)
+        }
+        Request::SetIrqs { index, flags, start, count, fd } => {
+            Reply::Status(dev.set_irqs(index, flags, start, count, fd))
+        }
+        Request::Reset => {
+            dev.reset();
+            Reply::Status(0)
+        }
+        Request::Disconnect => {
+            dev.disconnect();
+            Reply::Status(0)
+        }
+        Request::Stats | Request::Shutdown => Reply::Stats(dev.stats_json()),
+    }
+}
