@@ -204,6 +204,11 @@ impl Receiver {
         Ok(())
     }
 
+    /// The window in flight for message `msg_id`: `(offset, length)`.
+    pub fn window(&self, msg_id: u32) -> Option<(u64, u64)> {
+        self.recvs.get(&msg_id).and_then(|r| r.window.as_ref()).map(|w| (w.off, w.len))
+    }
+
     /// Receives still in progress.
     pub fn pending(&self) -> usize {
         self.recvs.len()

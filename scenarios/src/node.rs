@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::host_costs::{HostCosts, HostLedger, HostWork, SharedLedger};
 use crate::inproc::InProcTransport;
-use crate::process::{Process, ProcessError};
+use crate::process::{MemOp, Process, ProcessError};
 use crate::world::{World, WorldError};
 use driver::transport::Transport;
 
@@ -167,6 +167,31 @@ impl Node<InProcTransport> {
         &mut self.hfi.transport().world
     }
 
+    /// Progresses until `n` expected packets of `msg_id` have arrived at the device (their DMA
+    /// may still be in flight), or the message ended, or `budget_ns` passed.
+    pub fn run_until_packets(
+        &mut self,
+        msg_id: u32,
+        n: usize,
+        budget_ns: u64,
+    ) -> Result<Vec<Completion>, NodeError> {
+        let end = self.now_ps().saturating_add(budget_ns.saturating_mul(1000));
+        let mut out = Vec::new();
+        loop {
+            let now = self.world().now();
+            let arrived = self
+                .world()
+                .arrivals
+                .get(&msg_id)
+                .map_or(0, |v| v.iter().filter(|&&t| t <= now).count());
+            if arrived >= n || self.rx.pending() == 0 || self.now_ps() >= end {
+                return Ok(out);
+            }
+            out.extend(self.progress()?);
+            self.wait(200)?;
+        }
+    }
+
     /// Posts a receive and has the remote peer send `data` as message `msg_id` (in process:
     /// straight into the remote peer, bypassing the device).
     pub fn post(&mut self, msg_id: u32, va: Va, data: Arc<[u8]>) {
@@ -249,6 +274,7 @@ impl<T: Transport> Node<T> {
     pub fn progress(&mut self) -> Result<Vec<Completion>, NodeError> {
         let mut env = Env { hfi: &mut self.hfi, tid: &mut self.tid, fd: 0, proc: &mut self.proc };
         let done = self.rx.progress(&mut env)?;
+        self.deliver_pending();
         let s = self.rx.cache.stats();
         {
             let mut l = self.ledger.borrow_mut();
@@ -287,18 +313,55 @@ impl<T: Transport> Node<T> {
     /// The application frees `[va, va + len)`: munmap, with the driver's MMU-notifier callback
     /// run between the invalidation and the unmap.
     pub fn munmap(&mut self, va: Va, len: u64) -> Result<(), NodeError> {
-        let token =
-            self.proc.space.begin_munmap(va, len).map_err(|e| NodeError::Unmap(e.to_string()))?;
+        self.mem_op(va, len, MemOp::Munmap)
+    }
+
+    /// Applies `op` to `[va, va + len)` with the driver's notifier callbacks delivered between
+    /// the invalidation and the page-table change.
+    pub fn mem_op(&mut self, va: Va, len: u64, op: MemOp) -> Result<(), NodeError> {
+        let token = self.proc.begin_op(va, len, op).map_err(|e| NodeError::Unmap(e.to_string()))?;
         let invs = token.invalidations().to_vec();
+        self.deliver(&invs);
+        self.proc.space.commit(token).map_err(|e| NodeError::Unmap(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Delivers invalidations to the driver's MMU-notifier callback.
+    fn deliver(&mut self, invs: &[mmu::Invalidation]) {
         let mut wc = self.rx.ctx.wc;
-        for inv in &invs {
+        for inv in invs {
             self.ledger.borrow_mut().notifier();
             let mut hw = MmioRcvArray::new(self.hfi.transport(), &mut wc);
             self.tid.invalidate(&mut hw, &mut self.proc, inv);
         }
         self.rx.ctx.wc = wc;
-        self.proc.space.commit(token).map_err(|e| NodeError::Unmap(e.to_string()))?;
-        Ok(())
+    }
+
+    /// Delivers invalidations raised by faults inside driver calls (see `Process::after_pin`).
+    pub fn deliver_pending(&mut self) {
+        let invs = std::mem::take(&mut self.proc.pending_invalidations);
+        if !invs.is_empty() {
+            self.deliver(&invs);
+        }
+    }
+
+    /// Progresses until the receiver has granted a window for `msg_id` (its CTS is sent, no
+    /// packet of it has arrived yet), or the message ended, or `budget_ns` passed. Returns the
+    /// completions seen meanwhile.
+    pub fn run_until_granted(
+        &mut self,
+        msg_id: u32,
+        budget_ns: u64,
+    ) -> Result<Vec<Completion>, NodeError> {
+        let end = self.now_ps().saturating_add(budget_ns.saturating_mul(1000));
+        let mut out = Vec::new();
+        while self.rx.window(msg_id).is_none() && self.rx.pending() > 0 && self.now_ps() < end {
+            out.extend(self.progress()?);
+            if self.rx.window(msg_id).is_none() {
+                self.wait(500)?;
+            }
+        }
+        Ok(out)
     }
 
     /// What is left after [`Node::close`]: pins, pinned_vm, used TID slots, valid RcvArray

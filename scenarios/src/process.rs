@@ -35,12 +35,57 @@ pub struct Process {
     ledger: Option<SharedLedger>,
     /// Highest `pinned_vm` seen (pages).
     pub pinned_peak: i64,
+    /// Fault injection: a memory operation to run right after the next pin that touches its
+    /// range (the "after pin, before programming" point, inside TID_UPDATE).
+    pub after_pin: Option<(Va, u64, MemOp)>,
+    /// Invalidations raised by faults inside the driver's calls, delivered when they return.
+    pub pending_invalidations: Vec<mmu::Invalidation>,
+}
+
+/// A memory operation the application (or a fault) applies to a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum MemOp {
+    /// munmap of the whole range.
+    Munmap,
+    /// Partial munmap: shrink the mapping to half its length.
+    Shrink,
+    /// mremap to a new address (the old range goes away).
+    Mremap,
+    /// madvise(DONTNEED): frames dropped, range stays mapped.
+    Madvise,
+}
+
+impl Process {
+    /// Starts `op` on `[va, va + len)`: returns the token whose invalidations must be delivered
+    /// to the driver before [`AddressSpace::commit`].
+    pub fn begin_op(
+        &mut self,
+        va: Va,
+        len: u64,
+        op: MemOp,
+    ) -> Result<mmu::PendingUnmap, mmu::UnmapError> {
+        match op {
+            MemOp::Munmap => self.space.begin_munmap(va, len),
+            MemOp::Shrink => {
+                self.space.begin_shrink(va, len, (len / 2).next_multiple_of(PAGE_SIZE))
+            }
+            MemOp::Mremap => self.space.begin_mremap(va, len, len, true),
+            MemOp::Madvise => self.space.begin_madvise_dontneed(va, len),
+        }
+    }
 }
 
 impl Process {
     /// A process `owner` drawing frames from `pool` in `mem`, charging host time to `ledger`.
     pub fn new(owner: u32, pool: SharedFramePool, mem: Mem, ledger: Option<SharedLedger>) -> Self {
-        Self { space: AddressSpace::new(OwnerId(owner), pool), mem, ledger, pinned_peak: 0 }
+        Self {
+            space: AddressSpace::new(OwnerId(owner), pool),
+            mem,
+            ledger,
+            pinned_peak: 0,
+            after_pin: None,
+            pending_invalidations: Vec::new(),
+        }
     }
 
     fn charge(&self, f: impl FnOnce(&mut crate::host_costs::HostLedger)) {
@@ -112,6 +157,18 @@ impl PinDma for Process {
         let r = self.space.pin_pages(va, npages);
         let n = r.as_ref().map_or(0, Vec::len) as u64;
         self.charge(|l| l.pin(n));
+        let end = va.0 + npages as u64 * PAGE_SIZE;
+        if let Some((fva, flen, op)) = self.after_pin {
+            if va.0 < fva.0 + flen && fva.0 < end {
+                self.after_pin = None;
+                // The fault runs between pin and programming; the notifier callbacks are
+                // delivered to the driver when its call returns (it cannot be re-entered).
+                if let Ok(token) = self.begin_op(fva, flen, op) {
+                    self.pending_invalidations.extend_from_slice(token.invalidations());
+                    let _ = self.space.commit(token);
+                }
+            }
+        }
         r
     }
     fn unpin_pages(&mut self, pfns: &[Pfn], dirty: bool) {

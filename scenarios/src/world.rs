@@ -25,6 +25,8 @@ pub struct World {
     pub remote_errors: u64,
     /// Packet faults applied on the link (fault injection).
     pub link_faults: Vec<crate::link_faults::PacketFault>,
+    /// Arrival times of the expected packets of each message (for "after N packets").
+    pub arrivals: std::collections::BTreeMap<u32, Vec<SimTime>>,
 }
 
 /// Why a world could not be built.
@@ -54,7 +56,14 @@ impl World {
         let mem = Arc::new(mem);
         let dev = HfiDevice::new(cfg, mem.clone())?;
         let remote = RemotePeer::new(Peer::new(peer)?, rndv_threshold);
-        Ok(Self { dev, mem, remote, remote_errors: 0, link_faults: Vec::new() })
+        Ok(Self {
+            dev,
+            mem,
+            remote,
+            remote_errors: 0,
+            link_faults: Vec::new(),
+            arrivals: std::collections::BTreeMap::new(),
+        })
     }
 
     /// Hands what the driver sent to the remote peer and its answers to the link.
@@ -68,7 +77,13 @@ impl World {
                         crate::link_faults::apply(&mut self.link_faults, pk)
                     };
                     for p in pk {
-                        self.dev.link_send_at(tx.time, p);
+                        let msg = hfi_abi::psm::PsmHeader::decode(p.header())
+                            .filter(|h| h.opcode == hfi_abi::wire::opcode::EXPTID)
+                            .map(|h| h.msg_id);
+                        let at = self.dev.link_send_at(tx.time, p);
+                        if let Some(m) = msg {
+                            self.arrivals.entry(m).or_default().push(at);
+                        }
                     }
                 }
                 Err(_) => self.remote_errors += 1,
