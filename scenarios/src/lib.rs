@@ -2,6 +2,7 @@
 //! behind `hfi-sim demo`, and (later) scenario files, fault injection and the DMA oracle.
 #![forbid(unsafe_code)]
 
+pub mod catalog;
 pub mod demo;
 pub mod dma_watch;
 pub mod host_costs;
@@ -10,6 +11,7 @@ pub mod link_faults;
 pub mod node;
 pub mod process;
 pub mod scenario;
+pub mod serve;
 pub mod world;
 
 pub use inproc::InProcTransport;
