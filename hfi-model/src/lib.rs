@@ -28,6 +28,8 @@ pub mod peer;
 pub mod pio;
 pub mod regs;
 pub mod remote;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod test_utils;
 pub mod time;
 pub mod timing;

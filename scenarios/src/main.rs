@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! hfi-sim demo [--out DIR] [--seed N] [--quick]
+//! hfi-sim serve --socket PATH [--stats]
 //! ```
 
 use std::io::Write;
@@ -15,7 +16,7 @@ fn say(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
-const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]";
+const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]\n       hfi-sim serve --socket PATH [--stats]\n       hfi-sim catalog [--out DIR]";
 
 fn demo_cmd(args: &[String]) -> Result<bool, String> {
     let mut cfg = DemoConfig::default();
@@ -57,10 +58,61 @@ fn demo_cmd(args: &[String]) -> Result<bool, String> {
     Ok(reuse_ok && all_clean)
 }
 
+const SERVE_USAGE: &str = "usage: hfi-sim serve --socket PATH [--stats]";
+
+fn serve_cmd(args: &[String]) -> Result<bool, String> {
+    let mut socket = None;
+    let mut stats = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--socket" => socket = Some(PathBuf::from(it.next().ok_or("--socket needs a path")?)),
+            "--stats" => stats = true,
+            other => return Err(format!("unknown argument {other}\n{SERVE_USAGE}")),
+        }
+    }
+    let socket = socket.ok_or(SERVE_USAGE)?;
+    let cfg = scenarios::node::NodeConfig::default();
+    let counters = scenarios::serve::run(&socket, &cfg)?;
+    if stats {
+        say(&format!("{}\n", serde_json::to_string_pretty(&counters).map_err(|e| e.to_string())?));
+    }
+    Ok(true)
+}
+
+/// `hfi-sim catalog [--out DIR]`: re-introduces each historical bug and runs the probe that
+/// must catch it; fails unless every bug is caught and the correct driver gives no finding.
+fn catalog_cmd(args: &[String]) -> Result<bool, String> {
+    let mut out = PathBuf::from("out/catalog");
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--out" => out = PathBuf::from(it.next().ok_or("--out needs a directory")?),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    let rows = scenarios::catalog::run();
+    say(&scenarios::catalog::table(&rows));
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let path = out.join("catalog.json");
+    let text = serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let caught = rows.iter().filter(|r| r.caught).count();
+    let fps: usize = rows.iter().map(|r| r.false_positives.len()).sum();
+    say(&format!(
+        "{caught}/{} bugs caught, {fps} false positives; report in {}\n",
+        rows.len(),
+        path.display()
+    ));
+    Ok(caught == rows.len() && fps == 0)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo_cmd(args.get(1..).unwrap_or(&[])),
+        Some("serve") => serve_cmd(args.get(1..).unwrap_or(&[])),
+        Some("catalog") => catalog_cmd(args.get(1..).unwrap_or(&[])),
         _ => Err(USAGE.to_string()),
     };
     match result {

@@ -3,6 +3,8 @@
 //! and Linux VFIO inside a guest (later issues). Every method is required.
 
 pub mod mock;
+#[cfg(feature = "vfio-user")]
+pub mod vfio_user;
 
 /// Why a transport operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -180,8 +180,10 @@ impl ServedDevice {
             return 0;
         };
         let end = addr.checked_add(size);
-        let bad = size == 0 || size > MAX_DMA_MAP || end.is_none() || offset.checked_add(size).is_none();
-        let overlaps = self.maps.iter().any(|m| addr < m.addr + m.size && m.addr < addr.saturating_add(size));
+        let bad =
+            size == 0 || size > MAX_DMA_MAP || end.is_none() || offset.checked_add(size).is_none();
+        let overlaps =
+            self.maps.iter().any(|m| addr < m.addr + m.size && m.addr < addr.saturating_add(size));
         if bad || overlaps {
             self.stats.dma_map_fails += 1;
             return libc_errno::EINVAL;
@@ -221,7 +223,8 @@ impl ServedDevice {
     }
 
     fn publish(&mut self) {
-        let regions: Vec<Arc<GuestRegionMmap>> = self.maps.iter().map(|m| m.region.clone()).collect();
+        let regions: Vec<Arc<GuestRegionMmap>> =
+            self.maps.iter().map(|m| m.region.clone()).collect();
         let map = if regions.is_empty() {
             Ok(GuestMemoryMmap::new())
         } else {
@@ -234,7 +237,14 @@ impl ServedDevice {
     }
 
     /// SET_IRQS; returns an errno. Only INTx (index 0, one vector) exists.
-    pub fn set_irqs(&mut self, index: u32, flags: u32, start: u32, count: u32, fd: Option<File>) -> i32 {
+    pub fn set_irqs(
+        &mut self,
+        index: u32,
+        flags: u32,
+        start: u32,
+        count: u32,
+        fd: Option<File>,
+    ) -> i32 {
         use irq_flags::*;
         if index != 0 {
             // MSI/MSI-X/ERR/REQ have no vectors: disabling them (count 0) is fine.
@@ -320,7 +330,8 @@ pub mod libc_errno {
     pub const ENOTSUP: i32 = 95;
 }
 
-/// A request from the socket side.
+/// A request from the socket side (fields as in the vfio-user message).
+#[allow(missing_docs)]
 #[derive(Debug)]
 pub enum Request {
     /// Config space read.
@@ -368,19 +379,33 @@ pub struct ModelThread {
 }
 
 impl ModelThread {
-    /// Starts the model thread.
-    pub fn spawn(dev: ServedDevice) -> std::io::Result<Self> {
+    /// Starts the model thread; the device is built on it (it holds a non-`Send` observer slot).
+    pub fn spawn(cfg: ServedConfig) -> Result<Self, String> {
         let (tx, rx) = crossbeam_channel::unbounded::<(Request, Sender<Reply>)>();
-        let join = std::thread::Builder::new().name("hfi-model".into()).spawn(move || {
-            let mut dev = dev;
-            while let Ok((req, reply)) = rx.recv() {
-                let stop = matches!(req, Request::Shutdown);
-                let _ = reply.send(handle(&mut dev, req));
-                if stop {
-                    break;
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), String>>(1);
+        let join = std::thread::Builder::new()
+            .name("hfi-model".into())
+            .spawn(move || {
+                let mut dev = match ServedDevice::new(cfg) {
+                    Ok(d) => {
+                        let _ = ready_tx.send(Ok(()));
+                        d
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                while let Ok((req, reply)) = rx.recv() {
+                    let stop = matches!(req, Request::Shutdown);
+                    let _ = reply.send(handle(&mut dev, req));
+                    if stop {
+                        break;
+                    }
                 }
-            }
-        })?;
+            })
+            .map_err(|e| e.to_string())?;
+        ready_rx.recv().map_err(|e| e.to_string())??;
         let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
         Ok(Self { tx, reply_tx, reply_rx, join: Some(join) })
     }
@@ -420,7 +445,9 @@ fn handle(dev: &mut ServedDevice, req: Request) -> Reply {
             dev.bar_write(offset, &data);
             Reply::Status(0)
         }
-        Request::DmaMap { addr, size, offset, file } => Reply::Status(dev.dma_map(addr, size, offset, file)),
+        Request::DmaMap { addr, size, offset, file } => {
+            Reply::Status(dev.dma_map(addr, size, offset, file))
+        }
         Request::DmaUnmap { addr, size, all } => {
             dev.dma_unmap(addr, size, all);
             Reply::Status(0)

@@ -1,12 +1,13 @@
 //! Server counters (one struct; the socket side and the model side each keep one, merged for
 //! `--stats`). Names follow the device's convention (`_count`, `_drops`, `_fails`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 macro_rules! server_stats {
     ($($(#[$m:meta])* $name:ident),* $(,)?) => {
         /// Server counters.
-        #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(default)]
         pub struct ServerStats {
             $($(#[$m])* pub $name: u64,)*
         }

@@ -1,0 +1,22 @@
+//! The vfio-user device adapter behind `hfi-sim serve` (feature `server`).
+//!
+//! - [`model`]: the model thread (device + DMA memory + remote peer + INTx line), fed over a
+//!   crossbeam channel;
+//! - [`wire`]: the socket side (framing, validation, dispatch) and the accept loop;
+//! - [`pci`]: configuration space;
+//! - [`stats`]: server counters.
+//!
+//! Interrupts: one INTx line (index 0, one eventfd). Every device vector signalled
+//! (`take_interrupts`) writes the trigger eventfd once per settle, unless masked through
+//! SET_IRQS ACTION_MASK; an unmask with a pending interrupt signals it. The line is edge-like
+//! (no resample needed); the unmask (resample) fd QEMU sends is kept apart from the trigger fd.
+//! MSI-X would need several fds per SET_IRQS, which the crate's one-fd framing does not carry.
+
+pub mod model;
+pub mod pci;
+pub mod stats;
+pub mod wire;
+
+pub use model::{ModelThread, ServedConfig, ServedDevice};
+pub use stats::ServerStats;
+pub use wire::serve;
