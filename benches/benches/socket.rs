@@ -9,7 +9,6 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -40,7 +39,7 @@ fn echo_once(s: &mut UnixStream) {
 }
 
 fn socket(c: &mut Criterion) {
-    let sock = PathBuf::from(std::env::temp_dir()).join(format!("hfi-sim-bench-{}.sock", std::process::id()));
+    let sock = std::env::temp_dir().join(format!("hfi-sim-bench-{}.sock", std::process::id()));
     let cfg = NodeConfig { mem_mib: 256, ..Default::default() };
     let s2 = sock.clone();
     let server = std::thread::spawn(move || scenarios::serve::run(&s2, &cfg));
