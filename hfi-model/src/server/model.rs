@@ -378,6 +378,29 @@ pub struct ModelThread {
     join: Option<JoinHandle<()>>,
 }
 
+/// Try-receive iterations before blocking. A request/reply handoff between the socket thread
+/// and the model thread then costs a few hundred nanoseconds instead of a futex wake-up
+/// (several microseconds, tens on a VM); the spin yields every 64 tries so a single CPU still
+/// runs the other side. Wall time only: the model's simulated time is unaffected.
+const SPIN_TRIES: u32 = 4_000;
+
+fn recv_spinning<T>(rx: &Receiver<T>) -> Option<T> {
+    for i in 0..SPIN_TRIES {
+        match rx.try_recv() {
+            Ok(v) => return Some(v),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
+            Err(crossbeam_channel::TryRecvError::Empty) => {
+                if i % 64 == 63 {
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+    }
+    rx.recv().ok()
+}
+
 impl ModelThread {
     /// Starts the model thread; the device is built on it (it holds a non-`Send` observer slot).
     pub fn spawn(cfg: ServedConfig) -> Result<Self, String> {
@@ -396,7 +419,7 @@ impl ModelThread {
                         return;
                     }
                 };
-                while let Ok((req, reply)) = rx.recv() {
+                while let Some((req, reply)) = recv_spinning(&rx) {
                     let stop = matches!(req, Request::Shutdown);
                     let _ = reply.send(handle(&mut dev, req));
                     if stop {
@@ -413,7 +436,7 @@ impl ModelThread {
     /// Sends a request and waits for its reply (`None`: the model thread is gone).
     pub fn call(&self, req: Request) -> Option<Reply> {
         self.tx.send((req, self.reply_tx.clone())).ok()?;
-        self.reply_rx.recv().ok()
+        recv_spinning(&self.reply_rx)
     }
 
     /// Stops the thread; false if it had panicked.
