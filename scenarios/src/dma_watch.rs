@@ -36,6 +36,9 @@ pub struct DmaWatchStats {
     pub to_unpinned: u64,
     /// DMA writes seen (all, also outside the pool).
     pub dma_writes: u64,
+    /// FNV-1a hash of every DMA write `(time, address, length, packet, purpose)` in order: two
+    /// runs with the same seed must produce the same value.
+    pub trace_hash: u64,
 }
 
 /// What a verdict is about.
@@ -114,6 +117,19 @@ impl DmaObserver for DmaWatch {
         let index = {
             let mut s = self.stats.borrow_mut();
             s.dma_writes += 1;
+            let purpose = match tag.kind {
+                DmaKind::ExpectedPayload { rcv_entry } => u64::from(rcv_entry),
+                DmaKind::EagerPayload { egr_index } => (1 << 32) | u64::from(egr_index),
+                DmaKind::RhqEntry => 2 << 32,
+                DmaKind::RhqTail => 3 << 32,
+            };
+            let mut h = if s.trace_hash == 0 { 0xcbf2_9ce4_8422_2325 } else { s.trace_hash };
+            for w in [tag.time.0, addr, len as u64, tag.packet_id, purpose] {
+                for b in w.to_le_bytes() {
+                    h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3);
+                }
+            }
+            s.trace_hash = h;
             s.dma_writes - 1
         };
         if len == 0 {

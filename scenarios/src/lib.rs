@@ -10,6 +10,7 @@ pub mod inproc;
 pub mod link_faults;
 pub mod node;
 pub mod process;
+pub mod runner;
 pub mod scenario;
 pub mod serve;
 pub mod world;

@@ -16,7 +16,7 @@ fn say(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
-const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]\n       hfi-sim serve --socket PATH [--stats]\n       hfi-sim catalog [--out DIR]";
+const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]\n       hfi-sim serve --socket PATH [--stats]\n       hfi-sim catalog [--out DIR]\n       hfi-sim run <scenario files or dirs> [--jobs N] [--out DIR] [--check-determinism]";
 
 fn demo_cmd(args: &[String]) -> Result<bool, String> {
     let mut cfg = DemoConfig::default();
@@ -80,6 +80,69 @@ fn serve_cmd(args: &[String]) -> Result<bool, String> {
     Ok(true)
 }
 
+/// `hfi-sim run <files or dirs> [--jobs N] [--out DIR] [--check-determinism]`: runs scenario
+/// files under each of their policies, prints a table, writes `run.json`, fails on any problem.
+fn run_cmd(args: &[String]) -> Result<bool, String> {
+    let mut out = PathBuf::from("out/run");
+    let mut jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut determinism = false;
+    let mut paths = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--out" => out = PathBuf::from(it.next().ok_or("--out needs a directory")?),
+            "--jobs" => {
+                let v = it.next().ok_or("--jobs needs a number")?;
+                jobs = v.parse().map_err(|_| format!("--jobs: not a number: {v}"))?;
+            }
+            "--check-determinism" => determinism = true,
+            p if !p.starts_with("--") => paths.push(PathBuf::from(p)),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    if paths.is_empty() {
+        return Err(format!("no scenario given\n{USAGE}"));
+    }
+    let mut list = Vec::new();
+    for p in &paths {
+        if p.is_dir() {
+            let found = scenarios::scenario::load_dir(p).map_err(|e| e.to_string())?;
+            list.extend(found.into_iter().map(|(_, s)| s));
+        } else {
+            list.push(scenarios::scenario::load_file(p).map_err(|e| e.to_string())?);
+        }
+    }
+    let rows = scenarios::runner::run_all(&list, jobs);
+    say(&scenarios::runner::table(&rows));
+    let mut ok = rows.iter().all(|r| r.as_ref().is_ok_and(|r| r.ok()));
+    if determinism {
+        let again = scenarios::runner::run_all(&list, jobs);
+        let hash = |v: &[Result<scenarios::runner::RunReport, String>]| -> Vec<Option<u64>> {
+            v.iter().map(|r| r.as_ref().ok().map(|r| r.trace_hash)).collect()
+        };
+        let same = hash(&rows) == hash(&again);
+        say(&format!(
+            "determinism: second run {}\n",
+            if same { "identical (trace hashes match)" } else { "DIFFERENT" }
+        ));
+        ok &= same;
+    }
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let json: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| match r {
+            Ok(r) => serde_json::to_value(r).unwrap_or(serde_json::Value::Null),
+            Err(e) => serde_json::json!({ "error": e }),
+        })
+        .collect();
+    let path = out.join("run.json");
+    let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let pass = rows.iter().filter(|r| r.as_ref().is_ok_and(|r| r.ok())).count();
+    say(&format!("{pass}/{} runs passed; report in {}\n", rows.len(), path.display()));
+    Ok(ok)
+}
+
 /// `hfi-sim catalog [--out DIR]`: re-introduces each historical bug and runs the probe that
 /// must catch it; fails unless every bug is caught and the correct driver gives no finding.
 fn catalog_cmd(args: &[String]) -> Result<bool, String> {
@@ -113,6 +176,7 @@ fn main() -> ExitCode {
         Some("demo") => demo_cmd(args.get(1..).unwrap_or(&[])),
         Some("serve") => serve_cmd(args.get(1..).unwrap_or(&[])),
         Some("catalog") => catalog_cmd(args.get(1..).unwrap_or(&[])),
+        Some("run") => run_cmd(args.get(1..).unwrap_or(&[])),
         _ => Err(USAGE.to_string()),
     };
     match result {

@@ -40,6 +40,9 @@ pub struct Process {
     pub after_pin: Option<(Va, u64, MemOp)>,
     /// Invalidations raised by faults inside the driver's calls, delivered when they return.
     pub pending_invalidations: Vec<mmu::Invalidation>,
+    /// Fault injection: right after the next pin, RLIMIT_MEMLOCK drops to what is pinned then
+    /// (memlock exhaustion).
+    pub exhaust_memlock_after_pin: bool,
 }
 
 /// A memory operation the application (or a fault) applies to a buffer.
@@ -85,6 +88,7 @@ impl Process {
             pinned_peak: 0,
             after_pin: None,
             pending_invalidations: Vec::new(),
+            exhaust_memlock_after_pin: false,
         }
     }
 
@@ -157,6 +161,10 @@ impl PinDma for Process {
         let r = self.space.pin_pages(va, npages);
         let n = r.as_ref().map_or(0, Vec::len) as u64;
         self.charge(|l| l.pin(n));
+        if std::mem::take(&mut self.exhaust_memlock_after_pin) {
+            let pinned = self.space.pinned_vm().max(0) as u64 + n;
+            self.space.set_rlimit_memlock(Some(pinned * PAGE_SIZE));
+        }
         let end = va.0 + npages as u64 * PAGE_SIZE;
         if let Some((fva, flen, op)) = self.after_pin {
             if va.0 < fva.0 + flen && fva.0 < end {

@@ -224,7 +224,7 @@ fn bad_files_give_one_exact_line() {
         (
             format!("name = \"x\"\n{w}[expect]\nv2023 = {{ violatons = 0 }}\n"),
             "x.toml:8: unknown key `violatons` in [expect.v2023] (expected one of `violations`, \
-             `tid_errors`, `failed_messages`, `dma_to_freed_pinned`)",
+             `tid_errors`, `failed_messages`, `dma_to_freed_pinned`, `data_mismatches`)",
         ),
         (
             "name = \"x\"\nworkload.bufers = 1\n".into(),

@@ -131,15 +131,18 @@
 //! ## `[expect]` (optional)
 //!
 //! One entry per policy (`seed`, `v2023`, `nocache`; each must be in `policies`), a table of
-//! counters, each `"none"` (zero), `"some"` (at least one) or an exact integer; a counter left
-//! out is not checked:
+//! counters, each `"none"` (zero), `"some"` (at least one) or an exact integer. Defaults when
+//! left out: `violations` and `data_mismatches` must be `"none"`, `failed_messages` must be
+//! `"none"` when the scenario has no fault; the others are not checked. Teardown must always be
+//! clean (no pin, TID, RcvArray entry or DMA map left).
 //!
 //! | key | counts |
 //! |---|---|
-//! | `violations` | oracle verdicts: DMA into a freed, foreign or unpinned page, a bad payload, leaks after teardown |
+//! | `violations` | oracle verdicts: DMA into a free, foreign or unpinned page |
 //! | `tid_errors` | packets that took a TID error |
 //! | `failed_messages` | messages that did not complete |
 //! | `dma_to_freed_pinned` | DMA writes into pages the process freed but the driver still pins |
+//! | `data_mismatches` | completed messages whose bytes differ from what was sent |
 //!
 //! ```toml
 //! [expect]

@@ -559,6 +559,9 @@ pub struct Expectation {
     /// DMA writes that landed in pages freed by the process but still pinned by the driver.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dma_to_freed_pinned: Option<Count>,
+    /// Completed messages whose bytes differ from what was sent (default `"none"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_mismatches: Option<Count>,
 }
 
 /// An expected counter value: `"none"`, `"some"` or an exact integer.
