@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! hfi-sim demo [--out DIR] [--seed N] [--quick]
-//! hfi-sim serve --socket PATH [--stats]
+//! hfi-sim serve --socket PATH [--scenario FILE] [--stats]
 //! ```
 
 use std::io::Write;
@@ -16,7 +16,7 @@ fn say(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
-const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]\n       hfi-sim serve --socket PATH [--stats]\n       hfi-sim catalog [--out DIR]\n       hfi-sim run <scenario files or dirs> [--jobs N] [--out DIR] [--check-determinism]";
+const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]\n       hfi-sim serve --socket PATH [--scenario FILE] [--stats]\n       hfi-sim catalog [--out DIR]\n       hfi-sim run <scenario files or dirs> [--jobs N] [--out DIR] [--check-determinism]";
 
 fn demo_cmd(args: &[String]) -> Result<bool, String> {
     let mut cfg = DemoConfig::default();
@@ -58,21 +58,29 @@ fn demo_cmd(args: &[String]) -> Result<bool, String> {
     Ok(reuse_ok && all_clean)
 }
 
-const SERVE_USAGE: &str = "usage: hfi-sim serve --socket PATH [--stats]";
+const SERVE_USAGE: &str = "usage: hfi-sim serve --socket PATH [--scenario FILE] [--stats]";
 
 fn serve_cmd(args: &[String]) -> Result<bool, String> {
     let mut socket = None;
     let mut stats = false;
+    let mut cfg = scenarios::node::NodeConfig::default();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--socket" => socket = Some(PathBuf::from(it.next().ok_or("--socket needs a path")?)),
             "--stats" => stats = true,
+            "--scenario" => {
+                let p = PathBuf::from(it.next().ok_or("--scenario needs a file")?);
+                let s = scenarios::scenario::load_file(&p).map_err(|e| e.to_string())?;
+                // The served device, peer and rendezvous parameters come from the scenario
+                // (its first policy: the policy itself is the client driver's choice).
+                let policy = s.policies.first().copied().unwrap_or_default();
+                cfg = scenarios::runner::node_config(&s, policy);
+            }
             other => return Err(format!("unknown argument {other}\n{SERVE_USAGE}")),
         }
     }
     let socket = socket.ok_or(SERVE_USAGE)?;
-    let cfg = scenarios::node::NodeConfig::default();
     let counters = scenarios::serve::run(&socket, &cfg)?;
     if stats {
         say(&format!("{}\n", serde_json::to_string_pretty(&counters).map_err(|e| e.to_string())?));
