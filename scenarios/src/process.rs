@@ -72,7 +72,12 @@ impl Process {
             MemOp::Shrink => {
                 self.space.begin_shrink(va, len, (len / 2).next_multiple_of(PAGE_SIZE))
             }
-            MemOp::Mremap => self.space.begin_mremap(va, len, len, true),
+            MemOp::Mremap => {
+                // Force a real move (the kernel's MREMAP_MAYMOVE when it cannot grow in place):
+                // occupy the page after the buffer, then grow by one page.
+                let _ = self.space.mmap_fixed(Va(va.0 + len), PAGE_SIZE, Contiguity::Contiguous);
+                self.space.begin_mremap(va, len, len + PAGE_SIZE, true)
+            }
             MemOp::Madvise => self.space.begin_madvise_dontneed(va, len),
         }
     }

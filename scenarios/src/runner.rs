@@ -214,9 +214,7 @@ pub fn run_one(s: &Scenario, policy: Policy) -> Result<RunReport, RunError> {
                         let pinned = n.proc.space.pinned_vm().max(0) as u64;
                         n.proc.space.set_rlimit_memlock(Some(pinned * mmu::PAGE_SIZE));
                     }
-                    FaultKind::RcvarrayWriteLost => {
-                        n.hfi.transport().lose_rcvarray_writes += f.count()
-                    }
+                    FaultKind::RcvarrayWriteLost => n.hfi.transport().lose_rcvarray_writes += 1,
                     _ => {}
                 }
             }
@@ -271,13 +269,25 @@ pub fn run_one(s: &Scenario, policy: Policy) -> Result<RunReport, RunError> {
                 _ => rep.failed_messages += 1,
             }
         }
-        // Re-map buffers a fault unmapped, so later messages have somewhere to go.
+        // Re-map buffers a fault unmapped (wholly or partly), so later messages have somewhere
+        // to go.
         for &va in &bufs {
-            if !n.proc.space.is_mapped(va) {
+            let last = Va(va.0 + len - mmu::PAGE_SIZE);
+            if !n.proc.space.is_mapped(va) || !n.proc.space.is_mapped(last) {
+                if n.proc.space.is_mapped(va) {
+                    n.munmap(va, len / 2)?;
+                }
                 n.proc.mmap_fixed(va, len, s.memory.contiguity.to_mmu(rng.next()))?;
             }
         }
         next = batch_end;
+    }
+    if n.proc.after_pin.is_some() || n.proc.exhaust_memlock_after_pin {
+        rep.problems.push("an after-pin fault never fired (no TID_UPDATE pinned its range)".into());
+    }
+    if n.hfi.transport().lose_rcvarray_writes > 0 {
+        rep.problems
+            .push("an rcvarray-write-lost fault never fired (nothing was programmed)".into());
     }
     rep.sim_us = n.now_ps().saturating_sub(t0) as f64 / 1e6;
     let d = n.dma.as_ref().map(|d| *d.borrow()).unwrap_or_default();
