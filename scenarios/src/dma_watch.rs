@@ -95,6 +95,8 @@ pub struct DmaWatch {
     pub verdicts: Rc<RefCell<Vec<Verdict>>>,
     /// The injection point currently active (set by the fault injector).
     pub injection: Rc<RefCell<Option<String>>>,
+    /// Trace of every DMA write, when tracing.
+    pub trace: Option<crate::trace::TraceLog>,
     max_verdicts: usize,
 }
 
@@ -107,6 +109,7 @@ impl DmaWatch {
             stats: Rc::new(RefCell::new(DmaWatchStats::default())),
             verdicts: Rc::new(RefCell::new(Vec::new())),
             injection: Rc::new(RefCell::new(None)),
+            trace: None,
             max_verdicts: 1000,
         }
     }
@@ -132,6 +135,16 @@ impl DmaObserver for DmaWatch {
             s.trace_hash = h;
             s.dma_writes - 1
         };
+        if let Some(t) = &self.trace {
+            let name = match tag.kind {
+                DmaKind::ExpectedPayload { .. } => "expected payload",
+                DmaKind::EagerPayload { .. } => "eager payload",
+                DmaKind::RhqEntry => "RHQ entry",
+                DmaKind::RhqTail => "RHQ tail",
+            };
+            let args = serde_json::json!({ "addr": format!("{addr:#x}"), "len": len, "packet": tag.packet_id, "kind": format!("{:?}", tag.kind), "dma_index": index });
+            t.instant("dma", name.to_string(), tag.time.0, tag.ctxt, args);
+        }
         if len == 0 {
             return;
         }

@@ -24,6 +24,8 @@ pub struct InProcTransport {
     pub lose_rcvarray_writes: u32,
     /// RcvArray stores lost so far.
     pub lost_rcvarray_writes: u64,
+    /// Trace of RcvArray stores, when tracing.
+    pub trace: Option<crate::trace::TraceLog>,
 }
 
 impl InProcTransport {
@@ -37,6 +39,7 @@ impl InProcTransport {
             ledger,
             lose_rcvarray_writes: 0,
             lost_rcvarray_writes: 0,
+            trace: None,
         }
     }
 
@@ -88,6 +91,14 @@ impl Transport for InProcTransport {
         self.settle();
         self.charge_write(offset);
         self.mmio_ops += 1;
+        if let (Some(t), Some((i, _))) = (&self.trace, hfi_abi::bar0::RCV_ARRAY.index(offset)) {
+            let e = hfi_abi::RcvArrayEntry(value);
+            if e.write_enable() {
+                let name = if e.is_valid() { "program TID" } else { "invalidate TID" };
+                let args = serde_json::json!({ "entry": i, "dma": format!("{:#x}", e.dma_addr()), "size_code": e.buf_size().code() });
+                t.instant("rcvarray", name.to_string(), self.world.now().0, 0, args);
+            }
+        }
         if self.lose_rcvarray_writes > 0
             && hfi_abi::bar0::RCV_ARRAY.index(offset).is_some()
             && hfi_abi::RcvArrayEntry(value).is_valid()

@@ -13,6 +13,7 @@ pub mod process;
 pub mod runner;
 pub mod scenario;
 pub mod serve;
+pub mod trace;
 pub mod world;
 
 pub use inproc::InProcTransport;

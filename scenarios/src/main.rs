@@ -16,7 +16,7 @@ fn say(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
-const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]\n       hfi-sim serve --socket PATH [--scenario FILE] [--stats]\n       hfi-sim catalog [--out DIR]\n       hfi-sim run <scenario files or dirs> [--jobs N] [--out DIR] [--check-determinism]";
+const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]\n       hfi-sim serve --socket PATH [--scenario FILE] [--stats]\n       hfi-sim catalog [--out DIR]\n       hfi-sim run <scenario files or dirs> [--jobs N] [--seed N] [--out DIR] [--trace FILE] [--check-determinism]";
 
 fn demo_cmd(args: &[String]) -> Result<bool, String> {
     let mut cfg = DemoConfig::default();
@@ -94,6 +94,8 @@ fn run_cmd(args: &[String]) -> Result<bool, String> {
     let mut out = PathBuf::from("out/run");
     let mut jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut determinism = false;
+    let mut seed: Option<u64> = None;
+    let mut trace: Option<PathBuf> = None;
     let mut paths = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -104,6 +106,11 @@ fn run_cmd(args: &[String]) -> Result<bool, String> {
                 jobs = v.parse().map_err(|_| format!("--jobs: not a number: {v}"))?;
             }
             "--check-determinism" => determinism = true,
+            "--seed" => {
+                let v = it.next().ok_or("--seed needs a number")?;
+                seed = Some(v.parse().map_err(|_| format!("--seed: not a number: {v}"))?);
+            }
+            "--trace" => trace = Some(PathBuf::from(it.next().ok_or("--trace needs a file")?)),
             p if !p.starts_with("--") => paths.push(PathBuf::from(p)),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -120,8 +127,24 @@ fn run_cmd(args: &[String]) -> Result<bool, String> {
             list.push(scenarios::scenario::load_file(p).map_err(|e| e.to_string())?);
         }
     }
-    let rows = scenarios::runner::run_all(&list, jobs);
+    if let Some(seed) = seed {
+        for s in &mut list {
+            s.seed = seed;
+        }
+    }
+    let rows = scenarios::runner::run_all_traced(&list, jobs, trace.is_some());
     say(&scenarios::runner::table(&rows));
+    if let Some(path) = &trace {
+        let runs: Vec<(String, Vec<scenarios::trace::TraceEvent>)> = rows
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|r| (format!("{} [{}]", r.scenario, r.policy), r.trace.clone()))
+            .collect();
+        let text =
+            serde_json::to_string(&scenarios::trace::to_json(&runs)).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        say(&format!("trace written to {} (open in ui.perfetto.dev)\n", path.display()));
+    }
     let mut ok = rows.iter().all(|r| r.as_ref().is_ok_and(|r| r.ok()));
     if determinism {
         let again = scenarios::runner::run_all(&list, jobs);

@@ -46,6 +46,9 @@ pub struct NodeConfig {
     pub memlock: Option<u64>,
     /// hfi1 `cache_size` module parameter (MiB).
     pub cache_size_mb: u64,
+    /// Record a trace (DMA writes, RcvArray stores, invalidations, faults); in process only.
+    #[serde(skip)]
+    pub trace: bool,
 }
 
 impl Default for NodeConfig {
@@ -60,6 +63,7 @@ impl Default for NodeConfig {
             mem_mib: 1024,
             memlock: None,
             cache_size_mb: 256,
+            trace: false,
         }
     }
 }
@@ -132,6 +136,8 @@ pub struct Node<T: Transport = InProcTransport> {
     pub verdicts: Option<std::rc::Rc<std::cell::RefCell<Vec<crate::dma_watch::Verdict>>>>,
     /// The oracle's current injection-point label (in process only).
     pub injection: Option<std::rc::Rc<std::cell::RefCell<Option<String>>>>,
+    /// Trace of invalidations and faults, when tracing.
+    pub trace: Option<crate::trace::TraceLog>,
     cache_seen: (u64, u64),
 }
 
@@ -150,7 +156,9 @@ impl Node<InProcTransport> {
         let ledger = HostLedger::shared(cfg.host.clone());
         let transport = InProcTransport::new(world, DMA_BASE, PROCESS_BASE, ledger.clone());
         let pool = Self::pool(cfg)?;
-        let watch = crate::dma_watch::DmaWatch::new(pool.clone(), mmu::OwnerId(1));
+        let mut watch = crate::dma_watch::DmaWatch::new(pool.clone(), mmu::OwnerId(1));
+        let log = cfg.trace.then(|| crate::trace::TraceLog::new(1));
+        watch.trace = log.clone();
         let dma = watch.stats.clone();
         let verdicts = watch.verdicts.clone();
         let injection = watch.injection.clone();
@@ -159,12 +167,21 @@ impl Node<InProcTransport> {
         node.dma = Some(dma);
         node.verdicts = Some(verdicts);
         node.injection = Some(injection);
+        if let Some(log) = log {
+            node.enable_trace(log);
+        }
         Ok(node)
     }
 
     /// The world.
     pub fn world(&mut self) -> &mut World {
         &mut self.hfi.transport().world
+    }
+
+    /// Starts tracing DMA writes, RcvArray stores, invalidations and faults into `log`.
+    pub fn enable_trace(&mut self, log: crate::trace::TraceLog) {
+        self.hfi.transport().trace = Some(log.clone());
+        self.trace = Some(log);
     }
 
     /// Progresses until `n` expected packets of `msg_id` have arrived at the device (their DMA
@@ -248,6 +265,7 @@ impl<T: Transport> Node<T> {
             dma: None,
             verdicts: None,
             injection: None,
+            trace: None,
             cache_seen: (0, 0),
         })
     }
@@ -330,6 +348,11 @@ impl<T: Transport> Node<T> {
     fn deliver(&mut self, invs: &[mmu::Invalidation]) {
         let mut wc = self.rx.ctx.wc;
         for inv in invs {
+            if let Some(t) = &self.trace {
+                let now = self.hfi.transport().now_ns().saturating_mul(1000);
+                let args = serde_json::json!({ "start": inv.start.to_string(), "end": inv.end.to_string(), "event": format!("{:?}", inv.event), "seq": inv.seq });
+                t.instant("invalidate", format!("MMU notifier {:?}", inv.event), now, 0, args);
+            }
             self.ledger.borrow_mut().notifier();
             let mut hw = MmioRcvArray::new(self.hfi.transport(), &mut wc);
             self.tid.invalidate(&mut hw, &mut self.proc, inv);

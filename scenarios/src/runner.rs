@@ -44,6 +44,9 @@ pub struct RunReport {
     pub problems: Vec<String>,
     /// The first oracle verdicts, explained.
     pub evidence: Vec<String>,
+    /// Trace events (with `trace`).
+    #[serde(skip)]
+    pub trace: Vec<crate::trace::TraceEvent>,
 }
 
 impl RunReport {
@@ -123,8 +126,28 @@ impl Rng {
     }
 }
 
+/// Marks an injected fault: the oracle's verdicts name it, and the trace shows it.
+fn mark<T: driver::transport::Transport>(n: &mut Node<T>, label: String) {
+    if let Some(i) = &n.injection {
+        *i.borrow_mut() = Some(label.clone());
+    }
+    if let Some(t) = n.trace.clone() {
+        let now = n.now_ps();
+        t.instant("fault", label, now, 0, serde_json::Value::Null);
+    }
+}
+
+fn fault_label(f: &crate::scenario::Fault) -> String {
+    format!("{} at {} of message {}", f.kind.name(), f.at.name(), f.message)
+}
+
 /// Runs `s` under `policy`.
 pub fn run_one(s: &Scenario, policy: Policy) -> Result<RunReport, RunError> {
+    run_traced(s, policy, false)
+}
+
+/// Runs `s` under `policy`, optionally recording a trace.
+pub fn run_traced(s: &Scenario, policy: Policy, trace: bool) -> Result<RunReport, RunError> {
     let unsupported = |what: String| RunError::Unsupported { scenario: s.name.clone(), what };
     for f in &s.faults {
         if matches!(f.at, FaultPoint::DuringTidFree | FaultPoint::BetweenFreeAndRecheck) {
@@ -137,7 +160,7 @@ pub fn run_one(s: &Scenario, policy: Policy) -> Result<RunReport, RunError> {
             return Err(unsupported("interrupt-lost (the driver polls)".into()));
         }
     }
-    let cfg = node_config(s, policy);
+    let cfg = NodeConfig { trace, ..node_config(s, policy) };
     let mut n = Node::new(&cfg)?;
     let len = s.workload.buffer_size.bytes();
     let bufs: Vec<Va> = (0..s.workload.buffers)
@@ -162,6 +185,7 @@ pub fn run_one(s: &Scenario, policy: Policy) -> Result<RunReport, RunError> {
         sim_us: 0.0,
         problems: vec![],
         evidence: vec![],
+        trace: vec![],
     };
     let in_flight = s.workload.in_flight().max(1) as usize;
     let mut next = 0usize;
@@ -184,6 +208,7 @@ pub fn run_one(s: &Scenario, policy: Policy) -> Result<RunReport, RunError> {
                 }
             }
             for f in s.faults.iter().filter(|f| f.message == k as u64) {
+                mark(&mut n, fault_label(f));
                 let b = f.buffer.and_then(|b| bufs.get(b as usize).copied());
                 match (f.at, mem_op(f.kind), b) {
                     (FaultPoint::BetweenMessages, Some(op), Some(va)) => {
@@ -244,10 +269,12 @@ pub fn run_one(s: &Scenario, policy: Policy) -> Result<RunReport, RunError> {
                 match f.at {
                     FaultPoint::BeforeFirstPacket => {
                         n.run_until_granted(msg, 50_000_000)?;
+                        mark(&mut n, format!("{} (fired)", fault_label(f)));
                         n.mem_op(fva, len, op)?;
                     }
                     FaultPoint::AfterPackets => {
                         n.run_until_packets(msg, f.packets.unwrap_or(0) as usize, 50_000_000)?;
+                        mark(&mut n, format!("{} (fired)", fault_label(f)));
                         n.mem_op(fva, len, op)?;
                     }
                     _ => {}
@@ -304,6 +331,9 @@ pub fn run_one(s: &Scenario, policy: Policy) -> Result<RunReport, RunError> {
             .map(|v| v.detail.clone())
             .collect();
     }
+    if let Some(t) = &n.trace {
+        rep.trace = t.events();
+    }
     n.close()?;
     let t = n.teardown_report();
     rep.teardown_clean = t.is_clean();
@@ -342,6 +372,15 @@ fn judge(s: &Scenario, policy: Policy, rep: &mut RunReport) {
 
 /// Runs every policy of every scenario, `jobs` at a time.
 pub fn run_all(scenarios: &[Scenario], jobs: usize) -> Vec<Result<RunReport, String>> {
+    run_all_traced(scenarios, jobs, false)
+}
+
+/// As [`run_all`], recording traces when `trace` is set.
+pub fn run_all_traced(
+    scenarios: &[Scenario],
+    jobs: usize,
+    trace: bool,
+) -> Vec<Result<RunReport, String>> {
     let work: Vec<(usize, &Scenario, Policy)> = scenarios
         .iter()
         .flat_map(|s| s.policies.iter().map(move |&p| (s, p)))
@@ -355,8 +394,8 @@ pub fn run_all(scenarios: &[Scenario], jobs: usize) -> Vec<Result<RunReport, Str
             sc.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(&(idx, s, p)) = work.get(i) else { break };
-                let r =
-                    run_one(s, p).map_err(|e| format!("{} [{}]: {e} ({e:?})", s.name, p.name()));
+                let r = run_traced(s, p, trace)
+                    .map_err(|e| format!("{} [{}]: {e} ({e:?})", s.name, p.name()));
                 if let Ok(mut v) = results.lock() {
                     v.push((idx, r));
                 }
