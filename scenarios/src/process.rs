@@ -43,6 +43,69 @@ pub struct Process {
     /// Fault injection: right after the next pin, RLIMIT_MEMLOCK drops to what is pinned then
     /// (memlock exhaustion).
     pub exhaust_memlock_after_pin: bool,
+    /// Fault injection: a memory operation to run at the next unpin (inside TID_FREE); its
+    /// invalidations go to `free_queue`, delivered by a [`FreePathHook`].
+    pub free_fault: Option<(Va, u64, MemOp)>,
+    /// Invalidations raised inside TID_FREE, waiting for the driver's hook.
+    pub free_queue: std::rc::Rc<std::cell::RefCell<Vec<mmu::Invalidation>>>,
+}
+
+/// When the invalidations of a fault inside TID_FREE reach the driver's callback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreeStage {
+    /// Between two TIDs of the TID_FREE batch.
+    During,
+    /// When TID_FREE returned, before the user library re-checks the event word.
+    After,
+}
+
+/// Delivers the invalidations of a fault inside TID_FREE at its stage (leftovers at the end of
+/// the call, so none is lost).
+#[derive(Debug)]
+pub struct FreePathHook {
+    /// Shared with the process.
+    pub queue: std::rc::Rc<std::cell::RefCell<Vec<mmu::Invalidation>>>,
+    /// When to deliver.
+    pub stage: FreeStage,
+    /// Invalidations delivered.
+    pub delivered: std::rc::Rc<std::cell::Cell<u32>>,
+}
+
+impl FreePathHook {
+    fn deliver(
+        &mut self,
+        ctx: &mut driver::tid::TidContext,
+        hw: &mut dyn driver::put_tid::RcvArrayWriter,
+        mm: &mut dyn PinDma,
+    ) {
+        let invs = std::mem::take(&mut *self.queue.borrow_mut());
+        for inv in &invs {
+            ctx.invalidate(hw, mm, inv);
+        }
+        self.delivered.set(self.delivered.get() + invs.len() as u32);
+    }
+}
+
+impl driver::tid::FreeHook for FreePathHook {
+    fn during_free(
+        &mut self,
+        ctx: &mut driver::tid::TidContext,
+        hw: &mut dyn driver::put_tid::RcvArrayWriter,
+        mm: &mut dyn PinDma,
+        _freed: u32,
+    ) {
+        if self.stage == FreeStage::During {
+            self.deliver(ctx, hw, mm);
+        }
+    }
+    fn after_free(
+        &mut self,
+        ctx: &mut driver::tid::TidContext,
+        hw: &mut dyn driver::put_tid::RcvArrayWriter,
+        mm: &mut dyn PinDma,
+    ) {
+        self.deliver(ctx, hw, mm);
+    }
 }
 
 /// A memory operation the application (or a fault) applies to a buffer.
@@ -94,6 +157,8 @@ impl Process {
             after_pin: None,
             pending_invalidations: Vec::new(),
             exhaust_memlock_after_pin: false,
+            free_fault: None,
+            free_queue: std::rc::Rc::new(std::cell::RefCell::new(Vec::new())),
         }
     }
 
@@ -187,6 +252,13 @@ impl PinDma for Process {
     fn unpin_pages(&mut self, pfns: &[Pfn], dirty: bool) {
         self.charge(|l| l.unpin(pfns.len() as u64));
         self.space.unpin_pages(pfns, dirty);
+        if let Some((va, len, op)) = self.free_fault.take() {
+            // The application's operation lands while the driver is inside TID_FREE.
+            if let Ok(token) = self.begin_op(va, len, op) {
+                self.free_queue.borrow_mut().extend_from_slice(token.invalidations());
+                let _ = self.space.commit(token);
+            }
+        }
     }
     fn dma_map(&mut self, pfn: Pfn, npages: usize) -> Result<Iova, DmaMapError> {
         self.charge(|l| l.dma_map());

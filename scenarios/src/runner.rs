@@ -150,9 +150,12 @@ pub fn run_one(s: &Scenario, policy: Policy) -> Result<RunReport, RunError> {
 pub fn run_traced(s: &Scenario, policy: Policy, trace: bool) -> Result<RunReport, RunError> {
     let unsupported = |what: String| RunError::Unsupported { scenario: s.name.clone(), what };
     for f in &s.faults {
-        if matches!(f.at, FaultPoint::DuringTidFree | FaultPoint::BetweenFreeAndRecheck) {
+        let free_point =
+            matches!(f.at, FaultPoint::DuringTidFree | FaultPoint::BetweenFreeAndRecheck);
+        if free_point && mem_op(f.kind).is_none() {
             return Err(unsupported(format!(
-                "fault point {} (covered by the bug catalog probes)",
+                "{} at {} (only memory operations)",
+                f.kind.name(),
                 f.at.name()
             )));
         }
@@ -223,6 +226,22 @@ pub fn run_traced(s: &Scenario, policy: Policy, trace: bool) -> Result<RunReport
                     }
                     (FaultPoint::AfterPin, Some(op), Some(va)) => {
                         n.proc.after_pin = Some((va, len, op))
+                    }
+                    (
+                        FaultPoint::DuringTidFree | FaultPoint::BetweenFreeAndRecheck,
+                        Some(op),
+                        Some(va),
+                    ) => {
+                        use crate::process::{FreePathHook, FreeStage};
+                        let stage = if f.at == FaultPoint::DuringTidFree {
+                            FreeStage::During
+                        } else {
+                            FreeStage::After
+                        };
+                        n.proc.free_fault = Some((va, len, op));
+                        let queue = n.proc.free_queue.clone();
+                        let hook = FreePathHook { queue, stage, delivered: Default::default() };
+                        n.tid.set_free_hook(Some(Box::new(hook)));
                     }
                     _ => {}
                 }
@@ -308,6 +327,10 @@ pub fn run_traced(s: &Scenario, policy: Policy, trace: bool) -> Result<RunReport
             }
         }
         next = batch_end;
+    }
+    if n.proc.free_fault.is_some() {
+        rep.problems
+            .push("a TID_FREE fault never fired (no TID was freed after it was armed)".into());
     }
     if n.proc.after_pin.is_some() || n.proc.exhaust_memlock_after_pin {
         rep.problems.push("an after-pin fault never fired (no TID_UPDATE pinned its range)".into());

@@ -50,7 +50,9 @@ impl HfiFd for FdBinding<'_> {
         self.ctx.tid_update(self.fd, self.hw, self.mm, vaddr, length)
     }
     fn tid_free(&mut self, tids: &[TidInfo]) -> Result<u32, Errno> {
-        self.ctx.tid_free(self.fd, self.hw, self.mm, tids)
+        let r = self.ctx.tid_free(self.fd, self.hw, self.mm, tids);
+        self.ctx.run_after_free(self.hw, self.mm);
+        r
     }
     fn tid_inval_read(&mut self) -> Result<Vec<TidInfo>, Errno> {
         self.ctx.tid_inval_read(self.fd)

@@ -93,6 +93,9 @@ impl TidContext {
         let mut freed = 0u32;
         let mut err = None;
         for &t in tids {
+            if freed > 0 && self.free_hook.is_some() {
+                self.run_during_free(hw, mm, freed);
+            }
             match self.unprogram_rcvarray(fd, hw, mm, t) {
                 Ok(()) => freed += 1,
                 Err(e) => {

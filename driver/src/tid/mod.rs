@@ -49,6 +49,7 @@ mod check;
 mod clear;
 mod config;
 mod fd;
+mod hook;
 mod invalidate;
 mod node;
 mod pagesets;
@@ -65,6 +66,7 @@ use rcvarray::TidGroupAllocator;
 pub use binding::FdBinding;
 pub use config::{BugSwitches, TidConfig};
 pub use fd::tid_limit;
+pub use hook::FreeHook;
 pub use node::LiveTid;
 pub use pagesets::{find_phys_blocks, PageSet, MAX_PAGESET_PAGES};
 pub use setup::PendingSetup;
@@ -110,6 +112,8 @@ pub struct TidContext {
     /// Frames pinned and then forgotten (only the `setup_error_exit` bug does this).
     leaked: Vec<mmu::Pfn>,
     stats: TidStats,
+    /// Fault-injection hook of the TID_FREE path (none by default).
+    pub(crate) free_hook: Option<Box<dyn hook::FreeHook>>,
 }
 
 impl TidContext {
@@ -152,6 +156,7 @@ impl TidContext {
             notifiers: BTreeMap::new(),
             leaked: Vec::new(),
             stats: TidStats { policy: cfg.policy, ..TidStats::default() },
+            free_hook: None,
         }
     }
 
