@@ -26,6 +26,9 @@ pub struct InProcTransport {
     pub lost_rcvarray_writes: u64,
     /// Trace of RcvArray stores, when tracing.
     pub trace: Option<crate::trace::TraceLog>,
+    /// Interrupt-driven receive: `wait_irq` sleeps until an interrupt or the timeout (otherwise
+    /// it returns after the next device event, the polling driver's cadence).
+    pub block_on_irq: bool,
 }
 
 impl InProcTransport {
@@ -40,6 +43,7 @@ impl InProcTransport {
             lose_rcvarray_writes: 0,
             lost_rcvarray_writes: 0,
             trace: None,
+            block_on_irq: false,
         }
     }
 
@@ -136,6 +140,9 @@ impl Transport for InProcTransport {
     }
     fn wait_irq(&mut self, timeout_ns: u64) -> Result<Vec<u16>> {
         self.settle();
+        if self.block_on_irq {
+            return Ok(self.world.wait_for_interrupt(timeout_ns));
+        }
         Ok(self.world.advance(timeout_ns))
     }
     fn reset(&mut self) -> Result<()> {

@@ -170,6 +170,7 @@ impl Node<InProcTransport> {
         if let Some(log) = log {
             node.enable_trace(log);
         }
+        node.hfi.transport().block_on_irq = cfg.ctxt.intr;
         Ok(node)
     }
 
@@ -318,10 +319,13 @@ impl<T: Transport> Node<T> {
     pub fn run(&mut self, budget_ns: u64) -> Result<Vec<Completion>, NodeError> {
         let end = self.now_ps().saturating_add(budget_ns.saturating_mul(1000));
         let mut out = Vec::new();
+        // Interrupt-driven: sleep until RcvAvail, with a 100 µs recovery poll (a lost interrupt
+        // costs latency, not data). Polling: step with the device.
+        let step = if self.rx.ctx.cfg.intr { 100_000 } else { 2_000 };
         while self.rx.pending() > 0 && self.now_ps() < end {
             let done = self.progress()?;
             if done.is_empty() {
-                self.wait(2_000)?;
+                self.wait(step)?;
             }
             out.extend(done);
         }

@@ -159,11 +159,15 @@ pub fn run_traced(s: &Scenario, policy: Policy, trace: bool) -> Result<RunReport
                 f.at.name()
             )));
         }
-        if f.kind == FaultKind::InterruptLost {
-            return Err(unsupported("interrupt-lost (the driver polls)".into()));
-        }
     }
-    let cfg = NodeConfig { trace, ..node_config(s, policy) };
+    let mut cfg = NodeConfig { trace, ..node_config(s, policy) };
+    if s.faults.iter().any(|f| f.kind == FaultKind::InterruptLost) {
+        // A scenario about lost interrupts runs the receive side interrupt-driven: RcvAvail on
+        // every RHQ entry, with the RcvAvailTimeOut timer (≈ 0.8 µs) behind it.
+        cfg.ctxt.intr = true;
+        cfg.ctxt.intr_count = 1;
+        cfg.ctxt.intr_timeout = 10;
+    }
     let mut n = Node::new(&cfg)?;
     let len = s.workload.buffer_size.bytes();
     let bufs: Vec<Va> = (0..s.workload.buffers)
@@ -259,6 +263,7 @@ pub fn run_traced(s: &Scenario, policy: Policy, trace: bool) -> Result<RunReport
                         n.proc.space.set_rlimit_memlock(Some(pinned * mmu::PAGE_SIZE));
                     }
                     FaultKind::RcvarrayWriteLost => n.hfi.transport().lose_rcvarray_writes += 1,
+                    FaultKind::InterruptLost => n.world().lose_interrupts += 1,
                     _ => {}
                 }
             }
@@ -334,6 +339,10 @@ pub fn run_traced(s: &Scenario, policy: Policy, trace: bool) -> Result<RunReport
     }
     if n.proc.after_pin.is_some() || n.proc.exhaust_memlock_after_pin {
         rep.problems.push("an after-pin fault never fired (no TID_UPDATE pinned its range)".into());
+    }
+    if n.world().lose_interrupts > 0 {
+        rep.problems
+            .push("an interrupt-lost fault never fired (no interrupt after it was armed)".into());
     }
     if n.hfi.transport().lose_rcvarray_writes > 0 {
         rep.problems

@@ -27,6 +27,10 @@ pub struct World {
     pub link_faults: Vec<crate::link_faults::PacketFault>,
     /// Arrival times of the expected packets of each message (for "after N packets").
     pub arrivals: std::collections::BTreeMap<u32, Vec<SimTime>>,
+    /// Fault injection: this many of the next interrupts are lost on the way to the host.
+    pub lose_interrupts: u32,
+    /// Interrupts lost so far.
+    pub lost_interrupts: u64,
 }
 
 /// Why a world could not be built.
@@ -63,6 +67,8 @@ impl World {
             remote_errors: 0,
             link_faults: Vec::new(),
             arrivals: std::collections::BTreeMap::new(),
+            lose_interrupts: 0,
+            lost_interrupts: 0,
         })
     }
 
@@ -112,7 +118,42 @@ impl World {
             }
         }
         self.pump();
-        self.dev.take_interrupts()
+        self.take_irqs()
+    }
+
+    /// Takes the signalled vectors, minus the interrupts a fault loses.
+    fn take_irqs(&mut self) -> Vec<u16> {
+        let v = self.dev.take_interrupts();
+        if !v.is_empty() && self.lose_interrupts > 0 {
+            self.lose_interrupts -= 1;
+            self.lost_interrupts += 1;
+            return Vec::new();
+        }
+        v
+    }
+
+    /// Runs the device until an interrupt reaches the host or `max_ns` passed (interrupt-driven
+    /// receive: the driver sleeps until then).
+    pub fn wait_for_interrupt(&mut self, max_ns: u64) -> Vec<u16> {
+        let limit = self.dev.now().plus(max_ns.saturating_mul(1000));
+        loop {
+            self.pump();
+            match self.dev.next_event_time() {
+                Some(t) if t <= limit => {
+                    self.dev.step_until(t);
+                    let v = self.take_irqs();
+                    if !v.is_empty() {
+                        self.pump();
+                        return v;
+                    }
+                }
+                _ => {
+                    self.dev.step_until(limit);
+                    self.pump();
+                    return self.take_irqs();
+                }
+            }
+        }
     }
 
     /// Lets the device run for `ps` picoseconds (the host is busy meanwhile).

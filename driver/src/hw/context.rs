@@ -254,6 +254,14 @@ impl<T: Transport> Hfi<T> {
     /// Consumes every new RHQ entry of the context (up to `max`), reading eager payloads, then
     /// frees them (RcvHdrHead, RcvEgrIndexHead).
     pub fn poll(&mut self, c: &mut RcvCtxt, max: usize) -> Result<Vec<RxEntry>, HwError> {
+        if c.cfg.intr {
+            // Acknowledge RcvAvail first (hfi1's receive interrupt handler: clear the source,
+            // then look at the RHQ, so an entry landing meanwhile raises it again).
+            let (reg, bit) = cce::int_source_bit(cce::IS_RCVAVAIL_START + u64::from(c.ctxt));
+            if let Some(off) = cce::CCE_INT_CLEAR.offset(reg) {
+                self.t.write64(off, bit)?;
+            }
+        }
         let ent = u64::from(c.cfg.ent_dws) * 4;
         let size_dws = c.cfg.rhq_entries * c.cfg.ent_dws;
         let hw_tail = if c.cfg.dma_rtail {
