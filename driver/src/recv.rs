@@ -182,24 +182,8 @@ impl Receiver {
         seed: u32,
     ) -> Result<(), RecvError> {
         self.post_recv(msg_id, va, u64::from(len));
-        let hdr = PsmHeader {
-            opcode: hfi_abi::psm::OPCODE_SEND_REQUEST,
-            dlid: self.remote.lid,
-            slid: self.remote.own_lid,
-            pkey: 0xFFFF,
-            kdeth_qp: rxe::DEFAULT_KDETH_QP as u32,
-            ctxt: self.remote.ctxt,
-            subctxt: 0,
-            flow: 0,
-            bth2: 0,
-            kdeth0: Kdeth0::new(0, 0, 0, false, false, false),
-            jkey: 0,
-            msg_id,
-            msg_offset: seed,
-            msg_len: len,
-            payload_len: 0,
-            connidx: self.ctx.ctxt | (env.fd << 8),
-        };
+        let mut hdr = self.control_header(hfi_abi::psm::OPCODE_SEND_REQUEST, msg_id, seed, len, 0);
+        hdr.connidx = self.ctx.ctxt | (env.fd << 8);
         self.pio.send(env.hfi.transport(), &hdr.encode()).map_err(HwError::from)?;
         Ok(())
     }
@@ -207,6 +191,31 @@ impl Receiver {
     /// The window in flight for message `msg_id`: `(offset, length)`.
     pub fn window(&self, msg_id: u32) -> Option<(u64, u64)> {
         self.recvs.get(&msg_id).and_then(|r| r.window.as_ref()).map(|w| (w.off, w.len))
+    }
+
+    /// The header of a control packet to the remote peer (send request, CTS): no TID, KVer 2.
+    fn control_header(
+        &self,
+        op: u8,
+        msg_id: u32,
+        offset: u32,
+        len: u32,
+        payload_len: u32,
+    ) -> PsmHeader {
+        PsmHeader {
+            opcode: op,
+            dlid: self.remote.lid,
+            slid: self.remote.own_lid,
+            pkey: 0xFFFF,
+            kdeth_qp: rxe::DEFAULT_KDETH_QP as u32,
+            ctxt: self.remote.ctxt,
+            kdeth0: Kdeth0::new(0, 0, 0, false, false, false),
+            msg_id,
+            msg_offset: offset,
+            msg_len: len,
+            payload_len,
+            ..PsmHeader::default()
+        }
     }
 
     /// Receives still in progress.
@@ -364,24 +373,8 @@ impl Receiver {
             tids: acquired.tids.clone(),
         };
         let payload = cts.encode();
-        let hdr = PsmHeader {
-            opcode: opcode::LONG_CTS,
-            dlid: self.remote.lid,
-            slid: self.remote.own_lid,
-            pkey: 0xFFFF,
-            kdeth_qp: rxe::DEFAULT_KDETH_QP as u32,
-            ctxt: self.remote.ctxt,
-            subctxt: 0,
-            flow: 0,
-            bth2: 0,
-            kdeth0: Kdeth0::new(0, 0, 0, false, false, false),
-            jkey: 0,
-            msg_id: id,
-            msg_offset: off as u32,
-            msg_len: len as u32,
-            payload_len: payload.len() as u32,
-            connidx: 0,
-        };
+        let hdr =
+            self.control_header(opcode::LONG_CTS, id, off as u32, len as u32, payload.len() as u32);
         let mut pkt = hdr.encode().to_vec();
         pkt.extend_from_slice(&payload);
         pkt.resize(pkt.len().next_multiple_of(4), 0);
