@@ -13,8 +13,7 @@ use crate::world::World;
 pub struct InProcTransport {
     /// The world (device, memory, remote peer).
     pub world: World,
-    dma_next: u64,
-    dma_end: u64,
+    dma: driver::transport::bump::BumpAllocator,
     /// MMIO operations issued.
     pub mmio_ops: u64,
     /// Host time accounting shared with the simulated process.
@@ -36,8 +35,7 @@ impl InProcTransport {
     pub fn new(world: World, dma_base: u64, dma_end: u64, ledger: SharedLedger) -> Self {
         Self {
             world,
-            dma_next: dma_base,
-            dma_end,
+            dma: driver::transport::bump::BumpAllocator::new(dma_base, dma_end),
             mmio_ops: 0,
             ledger,
             lose_rcvarray_writes: 0,
@@ -115,10 +113,7 @@ impl Transport for InProcTransport {
         Ok(())
     }
     fn dma_alloc(&mut self, len: u64, align: u64) -> Result<u64> {
-        let start = self.dma_next.next_multiple_of(align.max(1));
-        let end = start.checked_add(len).filter(|&e| e <= self.dma_end);
-        let end = end.ok_or(TransportError::DmaAllocFailed { len })?;
-        self.dma_next = end;
+        let start = self.dma.alloc(len, align)?;
         let zero = vec![0u8; len as usize];
         self.world
             .mem

@@ -2,6 +2,7 @@
 //! in process (in `scenarios`, calling the model directly on virtual time), a vfio-user client
 //! and Linux VFIO inside a guest (later issues). Every method is required.
 
+pub mod bump;
 pub mod mock;
 #[cfg(feature = "vfio-user")]
 pub mod vfio_user;

@@ -38,8 +38,7 @@ pub struct VfioUserTransport {
     mem: ArenaMem,
     _memfd: File,
     irq: File,
-    dma_next: u64,
-    dma_end: u64,
+    dma: super::bump::BumpAllocator,
     start: Instant,
     /// MMIO operations issued.
     pub mmio_ops: u64,
@@ -48,8 +47,7 @@ pub struct VfioUserTransport {
 impl std::fmt::Debug for VfioUserTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VfioUserTransport")
-            .field("dma_next", &self.dma_next)
-            .field("dma_end", &self.dma_end)
+            .field("dma", &self.dma)
             .field("mmio_ops", &self.mmio_ops)
             .finish_non_exhaustive()
     }
@@ -106,8 +104,7 @@ impl VfioUserTransport {
             mem: Arc::new(mem),
             _memfd: memfd,
             irq,
-            dma_next: dma_base,
-            dma_end,
+            dma: super::bump::BumpAllocator::new(dma_base, dma_end),
             start,
             mmio_ops: 0,
         })
@@ -160,10 +157,7 @@ impl Transport for VfioUserTransport {
         self.write(offset, &value.to_le_bytes())
     }
     fn dma_alloc(&mut self, len: u64, align: u64) -> Result<u64> {
-        let start = self.dma_next.next_multiple_of(align.max(1));
-        let end = start.checked_add(len).filter(|&e| e <= self.dma_end);
-        let end = end.ok_or(TransportError::DmaAllocFailed { len })?;
-        self.dma_next = end;
+        let start = self.dma.alloc(len, align)?;
         let zero = vec![0u8; len as usize];
         self.mem
             .write_slice(&zero, GuestAddress(start))
