@@ -9,6 +9,7 @@ pub mod host_costs;
 pub mod inproc;
 pub mod link_faults;
 pub mod node;
+pub mod perf;
 pub mod process;
 pub mod runner;
 pub mod scenario;

@@ -16,7 +16,7 @@ fn say(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
-const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]\n       hfi-sim serve --socket PATH [--scenario FILE] [--stats]\n       hfi-sim catalog [--out DIR]\n       hfi-sim run <scenario files or dirs> [--jobs N] [--seed N] [--out DIR] [--trace FILE] [--check-determinism]";
+const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]\n       hfi-sim serve --socket PATH [--scenario FILE] [--stats]\n       hfi-sim catalog [--out DIR]\n       hfi-sim perf [--out DIR] [--quick]\n       hfi-sim run <scenario files or dirs> [--jobs N] [--seed N] [--out DIR] [--trace FILE] [--check-determinism]";
 
 fn demo_cmd(args: &[String]) -> Result<bool, String> {
     let mut cfg = DemoConfig::default();
@@ -201,6 +201,34 @@ fn catalog_cmd(args: &[String]) -> Result<bool, String> {
     Ok(caught == rows.len() && fps == 0)
 }
 
+/// `hfi-sim perf [--out DIR] [--quick]`: a self-benchmark of this machine, printed as ratios
+/// measured in one run (simulator vs memcpy, header-only rate, TID-cache hit vs miss, socket MMIO
+/// vs bare socket RTT); fails only if a measurement fails.
+fn perf_cmd(args: &[String]) -> Result<bool, String> {
+    let mut out = PathBuf::from("out/perf");
+    let mut quick = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--out" => out = PathBuf::from(it.next().ok_or("--out needs a directory")?),
+            "--quick" => quick = true,
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    say(&format!(
+        "hfi-sim perf{}: ratios measured in this run\n",
+        if quick { " (quick)" } else { "" }
+    ));
+    let report = scenarios::perf::run(quick).map_err(|e| format!("perf failed: {e}"))?;
+    say(&scenarios::perf::table(&report));
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let path = out.join("perf.json");
+    let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    say(&format!("results written to {}\n", path.display()));
+    Ok(true)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -208,6 +236,7 @@ fn main() -> ExitCode {
         Some("serve") => serve_cmd(args.get(1..).unwrap_or(&[])),
         Some("catalog") => catalog_cmd(args.get(1..).unwrap_or(&[])),
         Some("run") => run_cmd(args.get(1..).unwrap_or(&[])),
+        Some("perf") => perf_cmd(args.get(1..).unwrap_or(&[])),
         _ => Err(USAGE.to_string()),
     };
     match result {
