@@ -19,35 +19,19 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use driver::uapi::HfiFd;
 use driver::user::mock::MockFd;
 use driver::user::TidCache;
-
-const PAGE: u64 = 4096;
-const BASE: u64 = 0x1_0000_0000;
-const HIT_ENTRIES: u64 = 10_000;
-/// Coprime with HIT_ENTRIES: visits every entry, far from LRU order.
-const HIT_STRIDE: u64 = 7919;
-const MISS_CAPACITY: u32 = 64;
-const MISS_RING: u64 = 1024;
-const MISS_BUF: u32 = 128 << 10;
+use hfi_benches::{BASE, HIT_ENTRIES, HIT_STRIDE, MISS_BUF, MISS_CAPACITY, MISS_RING, PAGE};
 
 fn fail(what: &str, e: impl std::fmt::Display) -> ! {
     eprintln!("bench setup: {what}: {e}");
     std::process::exit(1);
 }
 
-/// A cache and mock with `n` idle entries of `len` bytes at `BASE + i * stride`.
+/// The shared fixture (`scenarios::workloads::filled`), exiting on a setup failure.
 fn filled(tid_limit: u32, n: u64, stride: u64, len: u32) -> (MockFd, TidCache) {
-    let mut fd = MockFd::new(tid_limit);
-    let mut cache = TidCache::new(fd.ctxt_info());
-    for i in 0..n {
-        let a = match cache.acquire(&mut fd, BASE + i * stride, len) {
-            Ok(a) => a,
-            Err(e) => fail("fill acquire", e),
-        };
-        if let Err(e) = cache.release(&mut fd, &a) {
-            fail("fill release", e);
-        }
+    match hfi_benches::filled(tid_limit, n, stride, len) {
+        Ok(v) => v,
+        Err(e) => fail("fill", e),
     }
-    (fd, cache)
 }
 
 fn acquire_hit_10k(c: &mut Criterion) {

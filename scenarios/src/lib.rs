@@ -15,6 +15,7 @@ pub mod runner;
 pub mod scenario;
 pub mod serve;
 pub mod trace;
+pub mod workloads;
 pub mod world;
 
 pub use inproc::InProcTransport;

@@ -17,24 +17,22 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use driver::transport::vfio_user::VfioUserTransport;
 use driver::transport::Transport;
-use driver::uapi::HfiFd;
 use driver::user::mock::MockFd;
 use driver::user::TidCache;
-use hfi_abi::{rxe, TidInfo};
-use hfi_model::test_utils::{enable_context, guest_memory, init_kdeth_qp, program_tid, CtxtSetup};
-use hfi_model::{
-    DataMode, Dest, DeviceConfig, FlowPos, HfiDevice, Packet, Peer, PeerConfig, TimingParams,
-};
+use hfi_model::{DataMode, TimingParams};
 use serde::Serialize;
-use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+use vm_memory::{GuestAddress, GuestMemoryBackend};
 
 use crate::node::{NodeConfig, DMA_BASE, PROCESS_BASE};
+use crate::workloads::{
+    expected_workload, filled, ExpectedWorkload, BASE, HIT_ENTRIES, HIT_STRIDE, MISS_BUF,
+    MISS_CAPACITY, MISS_RING, PAGE, RECV_BUF,
+};
 
 /// One measured figure and the ratio that gives it meaning on this machine.
 #[derive(Clone, Debug, Serialize)]
@@ -132,96 +130,30 @@ fn row(metric: &str, value: f64, unit: &str, ratio: f64, ratio_of: &str) -> Perf
 // ---------------------------------------------------------------------------------------------
 // 1 + 2: expected receive (the workload of benches/src/lib.rs, re-created here).
 
-const RECV_BUF: u64 = 0x100_0000;
 const BUF_MIB: usize = 16;
 const MTU: u32 = 8192;
 const WINDOW: usize = 16;
 
-struct Workload {
-    dev: HfiDevice<Arc<GuestMemoryMmap>>,
-    setup: CtxtSetup,
-    packets: Vec<Packet>,
-    data: Arc<[u8]>,
+fn workload(mode: DataMode) -> Result<ExpectedWorkload, String> {
+    expected_workload(BUF_MIB, MTU, mode, TimingParams::default())
 }
 
-impl Workload {
-    fn new(mode: DataMode) -> Result<Self, String> {
-        let buf_len = BUF_MIB << 20;
-        let cfg = DeviceConfig {
-            num_contexts: 4,
-            rcv_array_cnt: 4096,
-            data_mode: mode,
-            timing: TimingParams::default(),
-            ..Default::default()
-        };
-        let mut dev = HfiDevice::new(cfg, guest_memory(RECV_BUF as usize + buf_len))
-            .map_err(|e| e.to_string())?;
-        init_kdeth_qp(&mut dev);
-        let setup = CtxtSetup {
-            rhq_entries: 2048,
-            flow_enable: true,
-            tid_base: 256,
-            tid_count: 1024,
-            ..CtxtSetup::small(1)
-        };
-        enable_context(&mut dev, &setup);
-        let ntids = buf_len / (2 << 20);
-        let mut tids = Vec::with_capacity(ntids);
-        for i in 0..ntids {
-            program_tid(
-                &mut dev,
-                setup.tid_base + i as u32,
-                RECV_BUF + (i as u64) * (2 << 20),
-                2 << 20,
-            );
-            tids.extend(TidInfo::for_entry(i as u32, 512));
-        }
-        let data: Arc<[u8]> =
-            Arc::from((0..buf_len).map(|i| (i * 131 + 7) as u8).collect::<Vec<_>>());
-        let mut peer =
-            Peer::new(PeerConfig { mtu: MTU, ..Default::default() }).map_err(|e| e.to_string())?;
-        let dest = Dest { ctxt: 1, subctxt: 0, msg_id: 1 };
-        let packets = peer
-            .expected_message(dest, FlowPos::default(), &tids, 0, &data)
-            .map_err(|e| e.to_string())?;
-        let mut w = Workload { dev, setup, packets, data };
-        w.rearm();
-        Ok(w)
+/// Receives every packet, `WINDOW` in flight at a time; fails on a TID error.
+fn receive_all(w: &mut ExpectedWorkload) -> Result<(), String> {
+    w.receive_all(WINDOW);
+    let c = w.dev.counters();
+    if c.rx_tid_err_count != 0 {
+        return Err(format!("expected receive had TID errors: {c:?}"));
     }
-
-    /// Re-arms TID flow 0 (header suppression on) and frees the RHQ.
-    fn rearm(&mut self) {
-        let flow = rxe::TID_FLOW_VALID.encode(1) | rxe::TID_FLOW_HDR_SUPP_ENABLE.encode(1);
-        if let Some(off) = rxe::RCV_TID_FLOW_TABLE.offset(0) {
-            self.dev.write64(self.setup.u(off), flow);
-        }
-        let tail = self.dev.read64(self.setup.u(rxe::RCV_HDR_TAIL));
-        self.dev.write64(self.setup.u(rxe::RCV_HDR_HEAD), tail);
-    }
-
-    /// Receives every packet, `WINDOW` in flight at a time; fails on a TID error.
-    fn receive_all(&mut self) -> Result<(), String> {
-        for w in self.packets.chunks(WINDOW) {
-            for p in w {
-                self.dev.link_send(p.clone());
-            }
-            self.dev.run_until_idle();
-        }
-        self.rearm();
-        let c = self.dev.counters();
-        if c.rx_tid_err_count != 0 {
-            return Err(format!("expected receive had TID errors: {c:?}"));
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 fn expected_rx(quick: bool, rows: &mut Vec<PerfRow>) -> Result<(), String> {
     let it = Iters::new(quick, 4, 40);
-    let mut w = Workload::new(DataMode::Full)?;
+    let mut w = workload(DataMode::Full)?;
     let bytes = w.data.len() as f64;
     let npk = w.packets.len() as f64;
-    let sim = seconds_per_iter(it, &mut || w.receive_all())?;
+    let sim = seconds_per_iter(it, &mut || receive_all(&mut w))?;
     // The receive must have landed the message (checked once, outside the timing).
     let mem = w.dev.memory().clone();
     let head = mem.get_slice(GuestAddress(RECV_BUF), 64).map_err(|e| e.to_string())?;
@@ -253,8 +185,8 @@ fn expected_rx(quick: bool, rows: &mut Vec<PerfRow>) -> Result<(), String> {
     rows.push(row(metric::MEMCPY, copy_gibs, "GiB/s", 1.0, "reference"));
 
     let it = Iters::new(quick, 10, 200);
-    let mut h = Workload::new(DataMode::HeaderOnly)?;
-    let hdr = seconds_per_iter(it, &mut || h.receive_all())?;
+    let mut h = workload(DataMode::HeaderOnly)?;
+    let hdr = seconds_per_iter(it, &mut || receive_all(&mut h))?;
     let (hdr_mpps, full_mpps) = (npk / hdr / 1e6, npk / sim / 1e6);
     rows.push(row(
         metric::HEADER_ONLY,
@@ -268,26 +200,6 @@ fn expected_rx(quick: bool, rows: &mut Vec<PerfRow>) -> Result<(), String> {
 
 // ---------------------------------------------------------------------------------------------
 // 3: TID cache (as benches/benches/driver.rs).
-
-const PAGE: u64 = 4096;
-const BASE: u64 = 0x1_0000_0000;
-const HIT_ENTRIES: u64 = 10_000;
-/// Coprime with HIT_ENTRIES: visits every entry, far from LRU order.
-const HIT_STRIDE: u64 = 7919;
-const MISS_CAPACITY: u32 = 64;
-const MISS_RING: u64 = 1024;
-const MISS_BUF: u32 = 128 << 10;
-
-/// A cache and mock with `n` idle entries of `len` bytes at `BASE + i * stride`.
-fn filled(tid_limit: u32, n: u64, stride: u64, len: u32) -> Result<(MockFd, TidCache), String> {
-    let mut fd = MockFd::new(tid_limit);
-    let mut cache = TidCache::new(fd.ctxt_info());
-    for i in 0..n {
-        let a = cache.acquire(&mut fd, BASE + i * stride, len).map_err(|e| e.to_string())?;
-        cache.release(&mut fd, &a).map_err(|e| e.to_string())?;
-    }
-    Ok((fd, cache))
-}
 
 fn acquire_release(fd: &mut MockFd, cache: &mut TidCache, va: u64, len: u32) -> Result<(), String> {
     let a = cache.acquire(fd, va, len).map_err(|e| e.to_string())?;
