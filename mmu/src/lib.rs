@@ -77,12 +77,16 @@
 //!   [`frames::zero_frames`] clears freshly handed-out frames.
 //! - The TID cache, RcvArray programming and the invalid-TID queue (crate `driver`), and the
 //!   device (crate `hfi-model`).
-//! - A real Linux backend (mlock + pagemap + userfaultfd, or VFIO): a later module implementing
-//!   [`PinDma`]; until then this crate has no `unsafe`.
-#![forbid(unsafe_code)]
+//!
+//! The real Linux backend ([`linux`], feature `linux`: mlock + pagemap + userfaultfd, DMA maps
+//! through an [`linux::IommuMap`] such as VFIO) implements [`PinDma`] on the process's own
+//! pages. Its `linux::sys` module holds the crate's only `unsafe` code.
+#![deny(unsafe_code)]
 
 pub mod error;
 pub mod frames;
+#[cfg(all(feature = "linux", target_os = "linux"))]
+pub mod linux;
 pub mod ops;
 pub mod pin_limit;
 pub mod space;
