@@ -5,7 +5,7 @@
 //! The driver touches the device only through [`transport::Transport`] and the process memory
 //! only through [`mmu::PinDma`], so the same code runs in process, over a vfio-user socket and
 //! inside a QEMU guest. It never depends on the device model (checked in CI).
-#![deny(unsafe_code)] // only `transport::vfio_user` (feature `vfio-user`) allows it
+#![deny(unsafe_code)] // only `transport::vfio_user` and `transport::linux_vfio` allow it
 
 pub mod errno;
 pub mod hw;

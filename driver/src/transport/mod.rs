@@ -1,8 +1,10 @@
 //! The transport: the only way the driver touches the device. Three implementations share it:
 //! in process (in `scenarios`, calling the model directly on virtual time), a vfio-user client
-//! and Linux VFIO inside a guest (later issues). Every method is required.
+//! and Linux VFIO inside a guest (`linux_vfio`). Every method is required.
 
 pub mod bump;
+#[cfg(all(feature = "linux-vfio", target_os = "linux"))]
+pub mod linux_vfio;
 pub mod mock;
 #[cfg(feature = "vfio-user")]
 pub mod vfio_user;

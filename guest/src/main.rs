@@ -1,0 +1,105 @@
+//! `hfi-guest`: runs inside the QEMU guest (as init's test program). Finds the HFI on the PCI
+//! bus, binds it to vfio-pci, and runs the demo workload and the cost probes with the real
+//! driver, printing `HFI-GUEST` result lines for the host.
+//!
+//! Usage: `hfi-guest [--sizes 65536,262144] [--repeats N] [--buffers N] [--seed N]
+//! [--probe-rounds N] [--bdf DDDD:BB:DD.F]`
+
+use driver::Policy;
+use guest::report;
+use guest::workload::{self, GuestWorkload};
+
+fn parse_args() -> Result<(GuestWorkload, u32, Option<String>), String> {
+    let mut w = GuestWorkload::default();
+    let mut rounds = 200;
+    let mut bdf = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().ok_or_else(|| format!("{a} needs a value"));
+        let num = |s: String| s.parse::<u64>().map_err(|_| format!("{a}: not a number: {s}"));
+        match a.as_str() {
+            "--sizes" => {
+                w.sizes = val()?
+                    .split(',')
+                    .map(|s| s.parse::<u64>().map_err(|_| format!("--sizes: bad size {s}")))
+                    .collect::<Result<_, _>>()?;
+                if w.sizes.iter().any(|&s| s == 0 || s > (16 << 20)) {
+                    return Err("--sizes: each size must be in 1..=16 MiB".into());
+                }
+            }
+            "--repeats" => w.repeats = num(val()?)?.clamp(1, 10_000) as u32,
+            "--buffers" => w.buffers = num(val()?)?.clamp(1, 64) as u32,
+            "--seed" => w.seed = num(val()?)?,
+            "--probe-rounds" => rounds = num(val()?)?.clamp(1, 100_000) as u32,
+            "--bdf" => bdf = Some(val()?),
+            _ => return Err(format!("unknown argument {a}")),
+        }
+    }
+    Ok((w, rounds, bdf))
+}
+
+fn main() {
+    let (w, rounds, bdf) = match parse_args() {
+        Ok(x) => x,
+        Err(e) => {
+            report::line("error", &e);
+            report::done(false);
+            std::process::exit(2);
+        }
+    };
+    let bdf = match bdf.or_else(|| driver::transport::linux_vfio::find_devices(&[0x24f0]).into_iter().next()) {
+        Some(b) => b,
+        None => {
+            report::line("error", &"no HFI (8086:24f0) on the PCI bus");
+            report::done(false);
+            std::process::exit(1);
+        }
+    };
+    report::line("device", &bdf);
+    report::line("workload", &w);
+    let mut ok = true;
+    let fail = |what: &str, e: &dyn std::error::Error| {
+        let mut msg = format!("{what}: {e}");
+        let mut src = e.source();
+        while let Some(s) = src {
+            msg.push_str(&format!(": {s}"));
+            src = s.source();
+        }
+        report::line("error", &msg);
+    };
+    match workload::measure(&bdf, rounds) {
+        Ok(c) => report::line("costs", &c),
+        Err(e) => {
+            ok = false;
+            fail("cost probe", &e);
+        }
+    }
+    for p in Policy::ALL {
+        match workload::reuse(&bdf, p, &w, "reuse") {
+            Ok(r) => {
+                ok &= r.passed();
+                report::line("row", &r);
+            }
+            Err(e) => {
+                ok = false;
+                fail(&format!("reuse {}", p.name()), &e);
+            }
+        }
+    }
+    for p in Policy::ALL {
+        match workload::free_in_flight(&bdf, p, &w) {
+            Ok(r) => {
+                ok &= r.passed();
+                report::line("row", &r);
+            }
+            Err(e) => {
+                ok = false;
+                fail(&format!("free-in-flight {}", p.name()), &e);
+            }
+        }
+    }
+    report::done(ok);
+    if !ok {
+        std::process::exit(1);
+    }
+}

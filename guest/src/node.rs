@@ -1,0 +1,217 @@
+//! [`GuestNode`]: one receiving endpoint in a real process: the HFI over VFIO, one receive
+//! context, the kernel-side TID state, the receiver with its TID cache, and the process.
+//! The same driver calls as `scenarios::node::Node`; only the transport and the memory differ.
+
+use driver::hw::{CtxtConfig, Hfi, HwError, MmioRcvArray};
+use driver::recv::{Completion, Env, Receiver, RecvError, RemoteAddr};
+use driver::tid::{FdBinding, TidConfig, TidContext};
+use driver::transport::linux_vfio::LinuxVfioTransport;
+use driver::transport::Transport;
+use driver::user::{RndvConfig, TidCache};
+use driver::{CtxtInfo, Policy};
+use mmu::linux::LinuxMemory;
+use mmu::PinDma;
+
+use crate::process::RealProcess;
+
+/// Coherent DMA memory IOVAs (RHQ, eager buffers): the same window as the other transports.
+pub const DMA_BASE: u64 = 0x10_0000;
+/// End of the coherent window.
+pub const DMA_END: u64 = 128 << 20;
+/// The receive context used.
+pub const RX_CTXT: u32 = 1;
+
+/// What a guest node is built with.
+#[derive(Clone, Debug)]
+pub struct GuestConfig {
+    /// Driver caching policy.
+    pub policy: Policy,
+    /// Receive context configuration.
+    pub ctxt: CtxtConfig,
+    /// Rendezvous configuration.
+    pub rndv: RndvConfig,
+    /// hfi1 `cache_size` (MiB).
+    pub cache_size_mb: u64,
+    /// The remote peer's LID and ours (the served model's defaults: 2 and 1).
+    pub lids: (u16, u16),
+}
+
+impl GuestConfig {
+    /// Defaults for `policy`, matching `scenarios::NodeConfig::default()`.
+    pub fn new(policy: Policy) -> Self {
+        Self {
+            policy,
+            ctxt: CtxtConfig::default(),
+            rndv: RndvConfig::default(),
+            cache_size_mb: 256,
+            lids: (2, 1),
+        }
+    }
+}
+
+/// Why a guest node failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GuestError {
+    /// Opening the device through VFIO failed.
+    #[error("VFIO open of {bdf} failed")]
+    Open {
+        /// The device.
+        bdf: String,
+        /// Why.
+        #[source]
+        source: driver::transport::TransportError,
+    },
+    /// The memory backend could not start (pagemap, userfaultfd).
+    #[error("Memory backend setup failed")]
+    Memory(#[source] std::io::Error),
+    /// Bring-up or a hardware access failed.
+    #[error("Driver hardware layer failed")]
+    Hw(#[from] HwError),
+    /// The receiver failed.
+    #[error("Receiver failed")]
+    Recv(#[from] RecvError),
+    /// A buffer operation failed.
+    #[error("Buffer operation failed")]
+    Buffer(#[from] crate::process::BufferError),
+}
+
+/// Resources left after [`GuestNode::close`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Leftovers {
+    /// Page pins held by the memory backend.
+    pub pins: u64,
+    /// `pinned_vm` (pages).
+    pub pinned_vm: i64,
+    /// RcvArray slots the TID allocator still holds.
+    pub used_tid_slots: u64,
+    /// Valid RcvArray entries of the context, read back from the device.
+    pub valid_entries: u64,
+    /// User-buffer IOMMU maps still live.
+    pub iommu_maps: u64,
+}
+
+/// One endpoint in a real process.
+#[derive(Debug)]
+pub struct GuestNode {
+    /// The device.
+    pub hfi: Hfi<LinuxVfioTransport>,
+    /// Kernel-side TID state.
+    pub tid: TidContext,
+    /// The receiver (user library).
+    pub rx: Receiver,
+    /// The process.
+    pub proc: RealProcess,
+}
+
+impl GuestNode {
+    /// Opens `bdf` through VFIO, probes the HFI and brings up the receive context.
+    pub fn open(bdf: &str, cfg: &GuestConfig) -> Result<Self, GuestError> {
+        let t = LinuxVfioTransport::open(bdf, DMA_BASE, DMA_END)
+            .map_err(|source| GuestError::Open { bdf: bdf.into(), source })?;
+        let mem = LinuxMemory::new(t.container()).map_err(GuestError::Memory)?;
+        let mut hfi = Hfi::probe(t)?;
+        let ctx = hfi.open_context(RX_CTXT, cfg.ctxt.clone())?;
+        let base_info = CtxtInfo {
+            runtime_flags: 0,
+            rcvtids: ctx.layout.egrtop + ctx.layout.expected_count,
+            egrtids: ctx.egr_count,
+            rcvhdrq_cnt: cfg.ctxt.rhq_entries,
+            rcvhdrq_entsize: cfg.ctxt.ent_dws * 4,
+            rcvegr_size: cfg.ctxt.egr_buf_size,
+            ctxt: RX_CTXT,
+            subctxt: 0,
+            tid_limit: 0,
+        };
+        let mut tcfg = TidConfig::new(cfg.policy);
+        tcfg.cache_size_mb = cfg.cache_size_mb;
+        let (base, count) = (ctx.layout.expected_base, ctx.layout.expected_count);
+        let tid = TidContext::new(RX_CTXT, base, count, 1, tcfg, base_info);
+        let cache = TidCache::new(tid.ctxt_info(0));
+        let remote = RemoteAddr { ctxt: 0, lid: cfg.lids.0, own_lid: cfg.lids.1 };
+        let rx = Receiver::new(ctx, cache, cfg.rndv, 0, remote);
+        Ok(Self { hfi, tid, rx, proc: RealProcess::new(mem) })
+    }
+
+    /// Delivers the invalidations userfaultfd reported (waiting up to `wait_ms` for one) to
+    /// the driver's notifier callback; returns how many.
+    pub fn deliver_invalidations(&mut self, wait_ms: u64) -> usize {
+        let invs = self.proc.mem.take_invalidations(wait_ms);
+        let mut wc = self.rx.ctx.wc;
+        for inv in &invs {
+            let mut hw = MmioRcvArray::new(self.hfi.transport(), &mut wc);
+            self.tid.invalidate(&mut hw, &mut self.proc.mem, inv);
+        }
+        self.rx.ctx.wc = wc;
+        invs.len()
+    }
+
+    /// Posts a receive into `[va, va + len)` and asks the remote to send message `msg_id`.
+    pub fn request(&mut self, msg_id: u32, va: u64, len: u32, seed: u32) -> Result<(), GuestError> {
+        let mut env = Env { hfi: &mut self.hfi, tid: &mut self.tid, fd: 0, proc: &mut self.proc };
+        self.rx.request(&mut env, msg_id, va, len, seed)?;
+        Ok(())
+    }
+
+    /// One round of progress (invalidations first, as the notifier would have run already).
+    pub fn progress(&mut self) -> Result<Vec<Completion>, GuestError> {
+        self.deliver_invalidations(0);
+        let mut env = Env { hfi: &mut self.hfi, tid: &mut self.tid, fd: 0, proc: &mut self.proc };
+        let done = self.rx.progress(&mut env)?;
+        self.proc.sample();
+        Ok(done)
+    }
+
+    /// Runs until every posted receive ended or `budget_ms` of wall time passed.
+    pub fn run(&mut self, budget_ms: u64) -> Result<Vec<Completion>, GuestError> {
+        let end = self.hfi.transport().now_ns() + budget_ms * 1_000_000;
+        let mut out = Vec::new();
+        while self.rx.pending() > 0 && self.hfi.transport().now_ns() < end {
+            let done = self.progress()?;
+            if done.is_empty() {
+                self.hfi.transport().wait_irq(20_000).map_err(HwError::from)?;
+            }
+            out.extend(done);
+        }
+        Ok(out)
+    }
+
+    /// Tears down: the cache frees its TIDs, the fd closes, the context is disabled.
+    pub fn close(&mut self) -> Result<(), GuestError> {
+        self.deliver_invalidations(0);
+        let mut wc = self.rx.ctx.wc;
+        {
+            let mut hw = MmioRcvArray::new(self.hfi.transport(), &mut wc);
+            let mut b =
+                FdBinding { ctx: &mut self.tid, fd: 0, hw: &mut hw, mm: &mut self.proc.mem };
+            let _ = self.rx.cache.cleanup(&mut b);
+        }
+        {
+            let mut hw = MmioRcvArray::new(self.hfi.transport(), &mut wc);
+            self.tid.close(0, &mut hw, &mut self.proc.mem);
+        }
+        self.rx.ctx.wc = wc;
+        self.hfi.close_context(&mut self.rx.ctx)?;
+        Ok(())
+    }
+
+    /// What is left after [`GuestNode::close`] (all zero when clean).
+    pub fn leftovers(&mut self) -> Leftovers {
+        let l = self.rx.ctx.layout;
+        let mut valid_entries = 0;
+        for i in l.eager_base..l.expected_base + l.expected_count {
+            let off = hfi_abi::bar0::RCV_ARRAY.base + u64::from(i) * 8;
+            match self.hfi.transport().read64(off) {
+                Ok(e) if hfi_abi::RcvArrayEntry(e).is_valid() => valid_entries += 1,
+                Ok(_) => {}
+                Err(_) => valid_entries += 1,
+            }
+        }
+        Leftovers {
+            pins: self.proc.mem.total_pins(),
+            pinned_vm: self.proc.mem.pinned_vm(),
+            used_tid_slots: self.tid.groups().used_entries() as u64,
+            valid_entries,
+            iommu_maps: self.proc.mem.live_maps() as u64,
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The guest process's memory: buffers it owns, and its pages as the TID code pins them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use driver::transport::linux_vfio::VfioContainer;
+use mmu::linux::{AnonBuffer, LinuxMemory};
+use mmu::PinDma;
+
+/// The real memory backend over the device's VFIO container.
+pub type Memory = LinuxMemory<Arc<VfioContainer>>;
+
+/// Buffers and memory of the process.
+#[derive(Debug)]
+pub struct RealProcess {
+    /// Pins, maps and notifiers.
+    pub mem: Memory,
+    buffers: BTreeMap<u64, AnonBuffer>,
+    /// Highest `pinned_vm` seen (pages).
+    pub pinned_peak: i64,
+}
+
+/// Why a buffer operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BufferError {
+    /// mmap/munmap/madvise failed.
+    #[error("Buffer syscall failed")]
+    Io(#[from] std::io::Error),
+    /// No buffer starts at this address.
+    #[error("No buffer at {0:#x}")]
+    Unknown(u64),
+}
+
+impl RealProcess {
+    /// A process whose DMA maps go through `mem`.
+    pub fn new(mem: Memory) -> Self {
+        Self { mem, buffers: BTreeMap::new(), pinned_peak: 0 }
+    }
+
+    /// Allocates a buffer of `len` bytes, touched so its pages exist.
+    pub fn alloc(&mut self, len: u64) -> Result<u64, BufferError> {
+        let b = AnonBuffer::new(len)?;
+        let zero = vec![0u8; b.len() as usize];
+        b.write(0, &zero)?;
+        let a = b.addr();
+        self.buffers.insert(a, b);
+        Ok(a)
+    }
+
+    /// Frees (munmaps) the buffer at `va`.
+    pub fn free(&mut self, va: u64) -> Result<(), BufferError> {
+        let b = self.buffers.remove(&va).ok_or(BufferError::Unknown(va))?;
+        Ok(b.unmap()?)
+    }
+
+    /// `madvise(DONTNEED)` of the whole buffer at `va`.
+    pub fn dontneed(&mut self, va: u64) -> Result<(), BufferError> {
+        let b = self.buffers.get(&va).ok_or(BufferError::Unknown(va))?;
+        Ok(b.dontneed(0, b.len())?)
+    }
+
+    fn find(&self, va: u64, len: usize) -> Option<(&AnonBuffer, u64)> {
+        let (_, b) = self.buffers.range(..=va).next_back()?;
+        let off = va - b.addr();
+        (off + len as u64 <= b.len()).then_some((b, off))
+    }
+
+    /// Reads `len` bytes at `va`, if a live buffer holds them.
+    pub fn read(&self, va: u64, len: usize) -> Option<Vec<u8>> {
+        let (b, off) = self.find(va, len)?;
+        let mut v = vec![0u8; len];
+        b.read(off, &mut v).ok()?;
+        Some(v)
+    }
+
+    /// Samples `pinned_vm` for the peak.
+    pub fn sample(&mut self) {
+        self.pinned_peak = self.pinned_peak.max(self.mem.pinned_vm());
+    }
+}
+
+impl driver::recv::UserProcess for RealProcess {
+    fn pin_dma(&mut self) -> &mut dyn PinDma {
+        &mut self.mem
+    }
+    fn write_user(&mut self, va: u64, data: &[u8]) -> bool {
+        self.find(va, data.len()).is_some_and(|(b, off)| b.write(off, data).is_ok())
+    }
+}
