@@ -215,13 +215,15 @@ pub struct GuestCosts {
     pub cache_miss_us: f64,
     /// VFIO maps made by the probe.
     pub iommu_maps: u64,
+    /// BAR0 is mmap'ed (MMIO by loads/stores rather than pread/pwrite).
+    pub bar_mapped: bool,
 }
 
 /// Measures guest MMIO and TID registration costs on a fresh node.
 pub fn measure(bdf: &str, rounds: u32) -> Result<GuestCosts, GuestError> {
     let rounds = rounds.max(1);
     let mut node = GuestNode::open(bdf, &GuestConfig::new(Policy::V2023))?;
-    let mut c = GuestCosts::default();
+    let mut c = GuestCosts { bar_mapped: node.hfi.transport().bar_mapped(), ..Default::default() };
     let t = now();
     for _ in 0..rounds {
         node.hfi.transport().read64(hfi_abi::cce::CCE_REVISION).map_err(driver::hw::HwError::from)?;

@@ -11,6 +11,7 @@ pub mod link_faults;
 pub mod node;
 pub mod perf;
 pub mod process;
+pub mod qemu;
 pub mod runner;
 pub mod scenario;
 pub mod serve;

@@ -3,6 +3,8 @@
 //! ```text
 //! hfi-sim demo [--out DIR] [--seed N] [--quick]
 //! hfi-sim serve --socket PATH [--scenario FILE] [--stats]
+//! hfi-sim qemu [--cache DIR] [--guest-bin FILE] [--out DIR] [--timeout S] [--accel kvm|tcg]
+//!              [--sizes A,B,..] [--repeats N] [--buffers N] [--verbose]
 //! ```
 
 use std::io::Write;
@@ -16,7 +18,40 @@ fn say(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
-const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]\n       hfi-sim serve --socket PATH [--scenario FILE] [--stats]\n       hfi-sim catalog [--out DIR]\n       hfi-sim perf [--out DIR] [--quick]\n       hfi-sim run <scenario files or dirs> [--jobs N] [--seed N] [--out DIR] [--trace FILE] [--check-determinism]";
+const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]\n       hfi-sim serve --socket PATH [--scenario FILE] [--stats]\n       hfi-sim catalog [--out DIR]\n       hfi-sim perf [--out DIR] [--quick]\n       hfi-sim qemu [--cache DIR] [--guest-bin FILE] [--out DIR] [--timeout S] [--accel kvm|tcg] [--sizes A,B,..] [--repeats N] [--buffers N] [--verbose]\n       hfi-sim run <scenario files or dirs> [--jobs N] [--seed N] [--out DIR] [--trace FILE] [--check-determinism]";
+
+fn qemu_cmd(args: &[String]) -> Result<bool, String> {
+    let mut o = scenarios::qemu::QemuOptions::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || it.next().ok_or(format!("{a} needs a value"));
+        let num = |v: &String| v.parse::<u64>().map_err(|_| format!("{a}: not a number: {v}"));
+        match a.as_str() {
+            "--cache" => o.cache = PathBuf::from(val()?),
+            "--guest-bin" => o.guest_bin = Some(PathBuf::from(val()?)),
+            "--out" => o.work = PathBuf::from(val()?),
+            "--timeout" => o.timeout = std::time::Duration::from_secs(num(val()?)?.max(1)),
+            "--accel" => match val()?.as_str() {
+                v @ ("kvm" | "tcg") => o.accel = Some(v.to_string()),
+                v => return Err(format!("--accel: kvm or tcg, not {v}")),
+            },
+            "--sizes" => {
+                o.sizes = val()?.split(',').map(|s| num(&s.to_string())).collect::<Result<_, _>>()?;
+                if o.sizes.is_empty() || o.sizes.iter().any(|&s| s == 0 || s > 16 << 20) {
+                    return Err("--sizes: each size must be in 1..=16 MiB".into());
+                }
+            }
+            "--repeats" => o.repeats = num(val()?)?.clamp(1, 10_000) as u32,
+            "--buffers" => o.buffers = num(val()?)?.clamp(1, 64) as u32,
+            "--verbose" => o.verbose = true,
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    let mut stdout = std::io::stdout();
+    let r = scenarios::qemu::run(&o, &mut stdout)?;
+    say(&scenarios::qemu::run::summary(&r));
+    Ok(r.passed())
+}
 
 fn demo_cmd(args: &[String]) -> Result<bool, String> {
     let mut cfg = DemoConfig::default();
@@ -237,6 +272,7 @@ fn main() -> ExitCode {
         Some("catalog") => catalog_cmd(args.get(1..).unwrap_or(&[])),
         Some("run") => run_cmd(args.get(1..).unwrap_or(&[])),
         Some("perf") => perf_cmd(args.get(1..).unwrap_or(&[])),
+        Some("qemu") => qemu_cmd(args.get(1..).unwrap_or(&[])),
         _ => Err(USAGE.to_string()),
     };
     match result {

@@ -64,6 +64,16 @@ pub fn run(socket: &Path, cfg: &NodeConfig) -> Result<serde_json::Value, String>
     let model = ModelThread::spawn(served_config(cfg))?;
     let mut stats = ServerStats::default();
     let served = serve(&listener, &model, &STOP, &mut stats);
+    finish(socket, model, stats, served.map_err(|e| e.to_string()))
+}
+
+/// Stops the model thread and merges the socket side's counters with the model's.
+fn finish(
+    socket: &Path,
+    model: ModelThread,
+    stats: ServerStats,
+    served: Result<(), String>,
+) -> Result<serde_json::Value, String> {
     let dev = match model.call(hfi_model::server::model::Request::Stats) {
         Some(hfi_model::server::model::Reply::Stats(v)) => v,
         _ => serde_json::Value::Null,
@@ -82,6 +92,45 @@ pub fn run(socket: &Path, cfg: &NodeConfig) -> Result<serde_json::Value, String>
         all.merge(&m);
     }
     Ok(serde_json::json!({ "server": all.to_json(), "device": dev.get("device") }))
+}
+
+/// A server on its own thread, stopped by [`ServerThread::stop`] (used by `hfi-sim qemu`).
+#[derive(Debug)]
+pub struct ServerThread {
+    socket: PathBuf,
+    stop: std::sync::Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Result<serde_json::Value, String>>,
+}
+
+impl ServerThread {
+    /// Binds `socket` (listening when this returns) and serves `cfg`'s device on a thread.
+    pub fn start(socket: &Path, cfg: &NodeConfig) -> Result<Self, String> {
+        let listener = bind_socket(socket)?;
+        let model = ModelThread::spawn(served_config(cfg))?;
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let path = socket.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("hfi-sim-serve".into())
+            .spawn(move || {
+                let mut stats = ServerStats::default();
+                let served = serve(&listener, &model, &flag, &mut stats);
+                finish(&path, model, stats, served.map_err(|e| e.to_string()))
+            })
+            .map_err(|e| format!("cannot start the server thread: {e}"))?;
+        Ok(Self { socket: socket.to_path_buf(), stop, thread })
+    }
+
+    /// The socket path.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Stops serving and returns the counters (as [`run`] does).
+    pub fn stop(self) -> Result<serde_json::Value, String> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().map_err(|_| "the server thread panicked".to_string())?
+    }
 }
 
 /// Brings a node up over the socket: an arena of `cfg.mem_mib` MiB shared with the server,

@@ -4,8 +4,10 @@
 //! - Container and group: `/dev/vfio/vfio` with the type1 v2 IOMMU, the device's group from
 //!   sysfs; [`bind_vfio_pci`] moves the device to `vfio-pci` (`driver_override` +
 //!   `drivers_probe`).
-//! - MMIO: `pread`/`pwrite` of the device fd at BAR0's region offset (an 8-byte access may reach
-//!   the device as two 4-byte ones; the model accepts both).
+//! - MMIO: BAR0 mmap'ed from the device fd when the region allows it, so 8-byte loads and
+//!   stores reach the device whole (as `readq`/`writeq` do for hfi1) and writes are posted;
+//!   otherwise `pread`/`pwrite` at BAR0's region offset (the guest kernel's vfio-pci splits an
+//!   8-byte `pwrite` into two 4-byte writes).
 //! - Interrupts: INTx through an eventfd (`VFIO_DEVICE_SET_IRQS`); vfio-pci masks the line
 //!   when it fires, so [`Transport::wait_irq`] unmasks it before waiting (the driver has acked
 //!   the cause in between).
@@ -54,6 +56,64 @@ const VFIO_IRQ_SET_ACTION_UNMASK: u32 = 1 << 4;
 const VFIO_IRQ_SET_ACTION_TRIGGER: u32 = 1 << 5;
 const VFIO_PCI_INTX_IRQ_INDEX: u32 = 0;
 const VFIO_PCI_BAR0_REGION_INDEX: u32 = 0;
+const VFIO_REGION_INFO_FLAG_MMAP: u32 = 1 << 2;
+
+/// BAR0 mapped into this process: MMIO by volatile loads and stores.
+#[derive(Debug)]
+struct MappedBar {
+    addr: u64,
+    len: u64,
+}
+
+impl MappedBar {
+    fn map(device: &File, offset: u64, len: u64) -> io::Result<Self> {
+        // SAFETY: a new shared mapping of the device fd's BAR0 region at an address of the
+        // kernel's choice; no existing memory is affected.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                device.as_raw_fd(),
+                offset as libc::off_t,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self { addr: p as u64, len })
+    }
+
+    /// The address of an aligned `n`-byte register at `off`, if inside the BAR.
+    fn at(&self, off: u64, n: u64) -> Option<u64> {
+        (off % n == 0 && off.checked_add(n).is_some_and(|e| e <= self.len)).then(|| self.addr + off)
+    }
+
+    fn read32(&self, off: u64) -> Option<u32> {
+        // SAFETY: `at` checked alignment and bounds inside the live BAR mapping.
+        self.at(off, 4).map(|a| unsafe { std::ptr::read_volatile(a as *const u32) })
+    }
+    fn read64(&self, off: u64) -> Option<u64> {
+        // SAFETY: as for read32, for an aligned 8-byte register.
+        self.at(off, 8).map(|a| unsafe { std::ptr::read_volatile(a as *const u64) })
+    }
+    fn write32(&self, off: u64, v: u32) -> Option<()> {
+        // SAFETY: as for read32; device memory, never a Rust object.
+        self.at(off, 4).map(|a| unsafe { std::ptr::write_volatile(a as *mut u32, v) })
+    }
+    fn write64(&self, off: u64, v: u64) -> Option<()> {
+        // SAFETY: as for read64; device memory, never a Rust object.
+        self.at(off, 8).map(|a| unsafe { std::ptr::write_volatile(a as *mut u64, v) })
+    }
+}
+
+impl Drop for MappedBar {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, no longer used after drop.
+        unsafe { libc::munmap(self.addr as *mut libc::c_void, self.len as usize) };
+    }
+}
 
 #[repr(C)]
 struct GroupStatus {
@@ -253,6 +313,7 @@ pub struct LinuxVfioTransport {
     device: File,
     bar0: u64,
     bar0_size: u64,
+    mapped: Option<MappedBar>,
     irq: File,
     coherent: Vec<Coherent>,
     dma: BumpAllocator,
@@ -294,6 +355,11 @@ impl LinuxVfioTransport {
         if ri.size == 0 {
             return Err(err("BAR0 has size 0"));
         }
+        let mapped = if ri.flags & VFIO_REGION_INFO_FLAG_MMAP != 0 {
+            MappedBar::map(&device, ri.offset, ri.size).ok()
+        } else {
+            None
+        };
         // SAFETY: eventfd with valid flags; the result is a new fd or -1 (checked).
         let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         let efd = ioctl_ret(efd)?;
@@ -316,6 +382,7 @@ impl LinuxVfioTransport {
             device,
             bar0: ri.offset,
             bar0_size: ri.size,
+            mapped,
             irq,
             coherent: Vec::new(),
             dma: BumpAllocator::new(dma_base, dma_end),
@@ -323,6 +390,11 @@ impl LinuxVfioTransport {
             mmio_reads: 0,
             mmio_writes: 0,
         })
+    }
+
+    /// True when BAR0 is mmap'ed (MMIO by loads and stores, not syscalls).
+    pub fn bar_mapped(&self) -> bool {
+        self.mapped.is_some()
     }
 
     /// The container, for the memory backend's user-buffer maps.
@@ -389,15 +461,31 @@ impl Drop for LinuxVfioTransport {
 
 impl Transport for LinuxVfioTransport {
     fn read32(&mut self, offset: u64) -> Result<u32> {
+        if let Some(m) = &self.mapped {
+            self.mmio_reads += 1;
+            return m.read32(offset).ok_or(TransportError::MmioFailed { offset });
+        }
         self.read::<4>(offset).map(u32::from_le_bytes)
     }
     fn read64(&mut self, offset: u64) -> Result<u64> {
+        if let Some(m) = &self.mapped {
+            self.mmio_reads += 1;
+            return m.read64(offset).ok_or(TransportError::MmioFailed { offset });
+        }
         self.read::<8>(offset).map(u64::from_le_bytes)
     }
     fn write32(&mut self, offset: u64, value: u32) -> Result<()> {
+        if let Some(m) = &self.mapped {
+            self.mmio_writes += 1;
+            return m.write32(offset, value).ok_or(TransportError::MmioFailed { offset });
+        }
         self.write(offset, &value.to_le_bytes())
     }
     fn write64(&mut self, offset: u64, value: u64) -> Result<()> {
+        if let Some(m) = &self.mapped {
+            self.mmio_writes += 1;
+            return m.write64(offset, value).ok_or(TransportError::MmioFailed { offset });
+        }
         self.write(offset, &value.to_le_bytes())
     }
     fn dma_alloc(&mut self, len: u64, align: u64) -> Result<u64> {

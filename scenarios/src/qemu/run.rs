@@ -1,0 +1,426 @@
+//! The `hfi-sim qemu` run: server, QEMU, guest lines, checks.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::env::{build_guest_binary, build_image, ImageSpec, QemuEnv};
+use crate::demo::{self, DemoConfig};
+use crate::node::NodeConfig;
+use crate::serve::ServerThread;
+
+/// Options of a run.
+#[derive(Clone, Debug)]
+pub struct QemuOptions {
+    /// The setup cache.
+    pub cache: PathBuf,
+    /// A prebuilt static guest binary (built when `None`).
+    pub guest_bin: Option<PathBuf>,
+    /// Work directory (socket, image, logs); kept.
+    pub work: PathBuf,
+    /// Whole-run deadline for QEMU.
+    pub timeout: Duration,
+    /// Message sizes of the guest workload.
+    pub sizes: Vec<u64>,
+    /// Messages per size.
+    pub repeats: u32,
+    /// Buffers reused.
+    pub buffers: u32,
+    /// `kvm` or `tcg`; `None` = KVM when it works here.
+    pub accel: Option<String>,
+    /// Echo every console line (not only result lines).
+    pub verbose: bool,
+}
+
+impl QemuOptions {
+    /// Defaults: the repo cache, `out/qemu`, 240 s, the guest workload's defaults.
+    pub fn new() -> Self {
+        Self {
+            cache: super::default_cache(),
+            guest_bin: None,
+            work: PathBuf::from("out/qemu"),
+            timeout: Duration::from_secs(240),
+            sizes: vec![64 << 10, 256 << 10, 1 << 20],
+            repeats: 8,
+            buffers: 1,
+            accel: None,
+            verbose: false,
+        }
+    }
+}
+
+impl Default for QemuOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A guest row next to the same workload in process.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    /// Policy.
+    pub policy: String,
+    /// Messages (guest, in process).
+    pub messages: (u64, u64),
+    /// TID_UPDATE calls (guest, in process).
+    pub tid_updates: (u64, u64),
+    /// Cache hit rate in TIDs (guest, in process).
+    pub hit_rate: (f64, f64),
+    /// Messages and TID_UPDATE calls agree.
+    pub consistent: bool,
+}
+
+/// Everything a run found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct QemuReport {
+    /// QEMU version.
+    pub qemu: String,
+    /// Accelerator used.
+    pub accel: String,
+    /// Seconds from QEMU start to the guest's init (the `boot` line).
+    pub boot_s: f64,
+    /// Seconds from QEMU start to its exit.
+    pub total_s: f64,
+    /// Guest uptime at power-off.
+    pub guest_uptime_s: f64,
+    /// The guest's rows (JSON as printed).
+    pub rows: Vec<Value>,
+    /// The guest's measured costs.
+    pub costs: Option<Value>,
+    /// Guest error lines.
+    pub errors: Vec<String>,
+    /// The guest printed `done ok`.
+    pub guest_ok: bool,
+    /// Guest rows next to the in-process run.
+    pub comparisons: Vec<Comparison>,
+    /// Server and device counters.
+    pub server: Value,
+    /// Failed checks (empty = pass).
+    pub failures: Vec<String>,
+}
+
+impl QemuReport {
+    /// True when every check passed.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+fn kvm_works() -> bool {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    Path::new("/dev/kvm").exists()
+        && cpu.lines().any(|l| l.starts_with("flags") && (l.contains(" vmx") || l.contains(" svm")))
+}
+
+/// Kills the child (and reaps it) when dropped: no QEMU is left behind on any path.
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+#[allow(clippy::disallowed_methods)] // orchestration of real processes runs on wall time
+fn wall() -> Instant {
+    Instant::now()
+}
+
+/// Runs the end-to-end test; `out` receives progress and the guest's result lines.
+pub fn run(opts: &QemuOptions, out: &mut dyn Write) -> Result<QemuReport, String> {
+    let env = QemuEnv::setup(&opts.cache)?;
+    let _ = writeln!(out, "qemu: {}", env.version);
+    let guest_bin = match &opts.guest_bin {
+        Some(p) => p.clone(),
+        None => build_guest_binary(&opts.cache.join("guest-target"))?,
+    };
+    std::fs::create_dir_all(&opts.work)
+        .map_err(|e| format!("cannot create {}: {e}", opts.work.display()))?;
+    let sizes: Vec<String> = opts.sizes.iter().map(u64::to_string).collect();
+    let args = format!(
+        "--sizes {} --repeats {} --buffers {}",
+        sizes.join(","),
+        opts.repeats,
+        opts.buffers
+    );
+    let spec = ImageSpec {
+        kernel: env.kernel_cloud.clone(),
+        modules: vec![
+            ("irqbypass".into(), String::new()),
+            ("vfio_virqfd".into(), String::new()),
+            ("vfio".into(), String::new()),
+            ("vfio_iommu_type1".into(), "allow_unsafe_interrupts=1".into()),
+            ("vfio-pci-core".into(), String::new()),
+            ("vfio-pci".into(), String::new()),
+        ],
+        programs: vec![("hfi-guest".into(), guest_bin)],
+        commands: vec![format!("/bin/hfi-guest {args}")],
+    };
+    let image = build_image(&env, &spec)?;
+    let initrd = opts.work.join("initrd.cpio");
+    std::fs::write(&initrd, image).map_err(|e| format!("cannot write the image: {e}"))?;
+    let socket = opts.work.join(format!("hfi-{}.sock", std::process::id()));
+    let server = ServerThread::start(&socket, &NodeConfig::default())?;
+    let accel = opts.accel.clone().unwrap_or_else(|| if kvm_works() { "kvm" } else { "tcg" }.into());
+    let mut report = QemuReport { qemu: env.version.clone(), accel: accel.clone(), ..Default::default() };
+    let boot = boot_guest(&env, opts, &accel, &initrd, &socket, &mut report, out);
+    report.server = server.stop().unwrap_or_else(|e| Value::String(e));
+    boot?;
+    check(opts, &mut report);
+    let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+    let path = opts.work.join("qemu.json");
+    std::fs::write(&path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(report)
+}
+
+fn boot_guest(
+    env: &QemuEnv,
+    opts: &QemuOptions,
+    accel: &str,
+    initrd: &Path,
+    socket: &Path,
+    report: &mut QemuReport,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let vmlinuz = env.kernel_cloud.join("vmlinuz");
+    let device = serde_json::json!({
+        "driver": "vfio-user-pci",
+        "socket": { "path": socket.to_string_lossy(), "type": "unix" }
+    });
+    let mut cmd: Command = env.qemu_command();
+    cmd.args(["-accel", accel, "-m", "512M", "-smp", "1", "-nodefaults", "-no-user-config"])
+        .args(["-display", "none", "-serial", "stdio", "-no-reboot", "-bios", "qboot.rom"])
+        .args(["-object", "memory-backend-memfd,id=mem,size=512M,share=on"])
+        .args(["-machine", "q35,memory-backend=mem"])
+        .arg("-kernel")
+        .arg(&vmlinuz)
+        .arg("-initrd")
+        .arg(initrd)
+        .args(["-append", "console=ttyS0 quiet panic=-1 intel_iommu=on iommu=pt"])
+        .args(["-device", "intel-iommu,intremap=off,caching-mode=on"])
+        .arg("-device")
+        .arg(device.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let t0 = wall();
+    let mut child = Reaper(cmd.spawn().map_err(|e| format!("cannot start QEMU: {e}"))?);
+    let (tx, rx) = mpsc::channel::<String>();
+    let mut readers = Vec::new();
+    if let Some(o) = child.0.stdout.take() {
+        let tx = tx.clone();
+        readers.push(std::thread::spawn(move || {
+            for l in BufReader::new(o).lines().map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        }));
+    }
+    if let Some(e) = child.0.stderr.take() {
+        let tx = tx.clone();
+        readers.push(std::thread::spawn(move || {
+            for l in BufReader::new(e).lines().map_while(Result::ok) {
+                let _ = tx.send(format!("qemu stderr: {l}"));
+            }
+        }));
+    }
+    drop(tx);
+    let mut console = Vec::new();
+    let deadline = t0 + opts.timeout;
+    let mut timed_out = false;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => {
+                handle_line(&line, t0, report, opts.verbose, out);
+                console.push(line);
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if wall() > deadline {
+            timed_out = true;
+            break;
+        }
+    }
+    drop(child); // kills QEMU if still running, reaps it
+    for r in readers {
+        let _ = r.join();
+    }
+    report.total_s = t0.elapsed().as_secs_f64();
+    let log = opts.work.join("console.log");
+    let _ = std::fs::write(&log, console.join("\n"));
+    if timed_out {
+        report.failures.push(format!(
+            "QEMU did not finish within {} s (killed); console in {}",
+            opts.timeout.as_secs(),
+            log.display()
+        ));
+    }
+    Ok(())
+}
+
+fn handle_line(line: &str, t0: Instant, report: &mut QemuReport, verbose: bool, out: &mut dyn Write) {
+    let Some((kind, rest)) = guest::report::parse(line) else {
+        if verbose || line.starts_with("qemu stderr") {
+            let _ = writeln!(out, "  | {line}");
+        }
+        return;
+    };
+    let _ = writeln!(out, "guest: {kind} {rest}");
+    match kind {
+        "boot" => report.boot_s = t0.elapsed().as_secs_f64(),
+        "uptime" => report.guest_uptime_s = rest.trim().parse().unwrap_or(0.0),
+        "row" => {
+            if let Ok(v) = serde_json::from_str(rest) {
+                report.rows.push(v);
+            }
+        }
+        "costs" => report.costs = serde_json::from_str(rest).ok(),
+        "error" => report.errors.push(rest.to_string()),
+        "done" => report.guest_ok = rest.trim() == "ok",
+        _ => {}
+    }
+}
+
+fn u(v: &Value, k: &str) -> u64 {
+    v.get(k).and_then(Value::as_u64).unwrap_or(0)
+}
+
+fn check(opts: &QemuOptions, report: &mut QemuReport) {
+    let mut fails = Vec::new();
+    if !report.guest_ok {
+        fails.push("the guest did not report `done ok`".to_string());
+    }
+    for e in &report.errors {
+        fails.push(format!("guest error: {e}"));
+    }
+    let reuse: Vec<&Value> =
+        report.rows.iter().filter(|r| r["workload"] == "reuse").collect();
+    if reuse.len() != 3 {
+        fails.push(format!("{} buffer-reuse rows, expected 3", reuse.len()));
+    }
+    if report.rows.iter().filter(|r| r["workload"] == "free-in-flight").count() != 3 {
+        fails.push("missing free-in-flight rows".into());
+    }
+    for r in &report.rows {
+        let clean = r["leftovers"].as_object().is_some_and(|o| o.values().all(|v| v == 0));
+        if !clean {
+            fails.push(format!("{} {}: teardown left {}", r["policy"], r["workload"], r["leftovers"]));
+        }
+    }
+    // The same workload in process.
+    let cfg = DemoConfig {
+        sizes: opts.sizes.clone(),
+        repeats: opts.repeats,
+        buffers: opts.buffers,
+        seed: 1,
+    };
+    for r in &reuse {
+        let name = r["policy"].as_str().unwrap_or("");
+        let Some(policy) = driver::Policy::ALL.into_iter().find(|p| p.name() == name) else {
+            continue;
+        };
+        let Ok(ip) = demo::run_reuse(policy, &cfg) else {
+            fails.push(format!("in-process run of {name} failed"));
+            continue;
+        };
+        let (h, m) = (u(r, "hits"), u(r, "misses"));
+        let rate = if h + m > 0 { h as f64 / (h + m) as f64 } else { 0.0 };
+        let c = Comparison {
+            policy: name.into(),
+            messages: (u(r, "messages"), ip.messages),
+            tid_updates: (u(r, "tid_updates"), ip.tid_updates),
+            hit_rate: (rate, ip.hit_rate),
+            consistent: u(r, "messages") == ip.messages && u(r, "tid_updates") == ip.tid_updates,
+        };
+        if !c.consistent {
+            fails.push(format!("{name}: guest and in-process runs disagree: {c:?}"));
+        }
+        report.comparisons.push(c);
+    }
+    let srv = &report.server["server"];
+    if u(srv, "dma_map_count") < 2 {
+        fails.push(format!("the server saw {} DMA maps from the guest", u(srv, "dma_map_count")));
+    }
+    let dev = &report.server["device"];
+    let written = dev.as_object().map_or(0, |o| {
+        o.iter().filter(|(k, _)| k.contains("dma") && k.contains("write")).filter_map(|(_, v)| v.as_u64()).sum::<u64>()
+    });
+    if written == 0 {
+        fails.push("the device wrote no guest memory".into());
+    }
+    report.failures.extend(fails);
+}
+
+/// The report as text: timings, rows, comparison, costs, server counters, verdict.
+pub fn summary(r: &QemuReport) -> String {
+    let mut s = format!(
+        "\n{} ({}): guest init after {:.1} s, QEMU exit after {:.1} s (guest uptime {:.1} s)\n",
+        r.qemu, r.accel, r.boot_s, r.total_s, r.guest_uptime_s
+    );
+    s.push_str(&format!(
+        "{:<8} {:<15} {:>5} {:>8} {:>10} {:>8} {:>6} {:>7} {:>6} {:>8} {:>7} {:<5}\n",
+        "policy", "workload", "msgs", "MiB", "guest_ms", "TID_UPD", "hit%", "inval", "notif",
+        "pin_peak", "tid_err", "data"
+    ));
+    for row in &r.rows {
+        let (h, m) = (u(row, "hits"), u(row, "misses"));
+        s.push_str(&format!(
+            "{:<8} {:<15} {:>5} {:>8.1} {:>10.1} {:>8} {:>6.1} {:>7} {:>6} {:>8} {:>7} {:<5}\n",
+            row["policy"].as_str().unwrap_or("?"),
+            row["workload"].as_str().unwrap_or("?"),
+            u(row, "messages"),
+            u(row, "bytes") as f64 / f64::from(1u32 << 20),
+            row["elapsed_us"].as_f64().unwrap_or(0.0) / 1000.0,
+            u(row, "tid_updates"),
+            if h + m > 0 { 100.0 * h as f64 / (h + m) as f64 } else { 0.0 },
+            u(row, "invalidations"),
+            u(row, "notifier_calls"),
+            row["pinned_peak"].as_i64().unwrap_or(0),
+            u(row, "tid_errors"),
+            match row["data_ok"].as_bool() {
+                Some(true) => "OK",
+                Some(false) => "FAIL",
+                None => "n/a",
+            }
+        ));
+        if let Some(f) = row["failed"].as_array().filter(|f| !f.is_empty()) {
+            s.push_str(&format!("         note: {}\n", Value::Array(f.clone())));
+        }
+    }
+    for c in &r.comparisons {
+        s.push_str(&format!(
+            "in process vs guest, {}: messages {} / {}, TID_UPDATE {} / {}, hit rate {:.3} / {:.3}: {}\n",
+            c.policy, c.messages.1, c.messages.0, c.tid_updates.1, c.tid_updates.0, c.hit_rate.1,
+            c.hit_rate.0, if c.consistent { "consistent" } else { "DIFFERENT" }
+        ));
+    }
+    if let Some(c) = &r.costs {
+        s.push_str(&format!("guest costs: {c}\n"));
+    }
+    let srv = &r.server["server"];
+    s.push_str(&format!(
+        "server: {} DMA maps, {} unmaps ({} of unknown ranges), {} MMIO reads, {} MMIO writes, {} interrupts\n",
+        u(srv, "dma_map_count"),
+        u(srv, "dma_unmap_count"),
+        u(srv, "dma_unmap_unknown_count"),
+        u(srv, "mmio_read_count"),
+        u(srv, "mmio_write_count"),
+        u(srv, "irq_trigger_count"),
+    ));
+    if r.failures.is_empty() {
+        s.push_str("qemu end-to-end: PASS\n");
+    } else {
+        for f in &r.failures {
+            s.push_str(&format!("FAIL: {f}\n"));
+        }
+    }
+    s
+}
