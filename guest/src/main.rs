@@ -47,7 +47,9 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let bdf = match bdf.or_else(|| driver::transport::linux_vfio::find_devices(&[0x24f0]).into_iter().next()) {
+    let bdf = match bdf
+        .or_else(|| driver::transport::linux_vfio::find_devices(&[0x24f0]).into_iter().next())
+    {
         Some(b) => b,
         None => {
             report::line("error", &"no HFI (8086:24f0) on the PCI bus");
@@ -75,7 +77,7 @@ fn main() {
         }
     }
     for p in Policy::ALL {
-        match workload::reuse(&bdf, p, &w, "reuse") {
+        match workload::reuse(&bdf, p, &w, "reuse", false) {
             Ok(r) => {
                 ok &= r.passed();
                 report::line("row", &r);
@@ -84,6 +86,16 @@ fn main() {
                 ok = false;
                 fail(&format!("reuse {}", p.name()), &e);
             }
+        }
+    }
+    match workload::reuse(&bdf, Policy::V2023, &w, "reuse-intr", true) {
+        Ok(r) => {
+            ok &= r.passed() && r.irq_wakeups > 0;
+            report::line("row", &r);
+        }
+        Err(e) => {
+            ok = false;
+            fail("reuse-intr v2023", &e);
         }
     }
     for p in Policy::ALL {

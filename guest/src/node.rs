@@ -101,6 +101,8 @@ pub struct GuestNode {
     pub rx: Receiver,
     /// The process.
     pub proc: RealProcess,
+    /// Waits ended by an interrupt.
+    pub irq_wakeups: u64,
 }
 
 impl GuestNode {
@@ -129,7 +131,7 @@ impl GuestNode {
         let cache = TidCache::new(tid.ctxt_info(0));
         let remote = RemoteAddr { ctxt: 0, lid: cfg.lids.0, own_lid: cfg.lids.1 };
         let rx = Receiver::new(ctx, cache, cfg.rndv, 0, remote);
-        Ok(Self { hfi, tid, rx, proc: RealProcess::new(mem) })
+        Ok(Self { hfi, tid, rx, proc: RealProcess::new(mem), irq_wakeups: 0 })
     }
 
     /// Delivers the invalidations userfaultfd reported (waiting up to `wait_ms` for one) to
@@ -165,10 +167,13 @@ impl GuestNode {
     pub fn run(&mut self, budget_ms: u64) -> Result<Vec<Completion>, GuestError> {
         let end = self.hfi.transport().now_ns() + budget_ms * 1_000_000;
         let mut out = Vec::new();
+        // Interrupt-driven: sleep until RcvAvail (a 10 ms recovery poll); polling: 20 µs.
+        let step = if self.rx.ctx.cfg.intr { 10_000_000 } else { 20_000 };
         while self.rx.pending() > 0 && self.hfi.transport().now_ns() < end {
             let done = self.progress()?;
             if done.is_empty() {
-                self.hfi.transport().wait_irq(20_000).map_err(HwError::from)?;
+                let v = self.hfi.transport().wait_irq(step).map_err(HwError::from)?;
+                self.irq_wakeups += v.len() as u64;
             }
             out.extend(done);
         }

@@ -62,7 +62,9 @@ pub struct GuestRow {
     pub pinned_peak: i64,
     /// Expected packets with TID errors.
     pub tid_errors: u64,
-    /// IOMMU maps / unmaps of user pages.
+    /// Receive waits ended by an interrupt.
+    pub irq_wakeups: u64,
+    /// IOMMU maps of user pages.
     pub iommu_maps: u64,
     /// IOMMU unmaps of user pages.
     pub iommu_unmaps: u64,
@@ -102,6 +104,7 @@ fn finish(node: &mut GuestNode, row: &mut GuestRow, t0: Instant) -> Result<(), G
     row.invalidations = s.invalidations_processed;
     row.tid_errors = node.rx.stats.tid_errors;
     row.pinned_peak = node.proc.pinned_peak;
+    row.irq_wakeups = node.irq_wakeups;
     node.close()?;
     row.notifier_calls = node.proc.mem.stats.invalidations;
     row.iommu_maps = node.proc.mem.stats.iommu_maps;
@@ -111,17 +114,29 @@ fn finish(node: &mut GuestNode, row: &mut GuestRow, t0: Instant) -> Result<(), G
 }
 
 /// Buffer reuse: `repeats` messages of each size into `buffers` buffers, round-robin.
+/// With `intr`, the receive context raises RcvAvail interrupts (INTx through vfio-pci's
+/// eventfd) and the receive loop sleeps on them.
 pub fn reuse(
     bdf: &str,
     policy: Policy,
     w: &GuestWorkload,
     name: &str,
+    intr: bool,
 ) -> Result<GuestRow, GuestError> {
-    let mut node = GuestNode::open(bdf, &GuestConfig::new(policy))?;
+    let mut cfg = GuestConfig::new(policy);
+    if intr {
+        // hfi1's defaults moderate by 16 entries and a timeout; a rendezvous window ends in
+        // one header, so interrupt on every RHQ entry (with a timeout as a backstop).
+        cfg.ctxt.intr = true;
+        cfg.ctxt.intr_count = 1;
+        cfg.ctxt.intr_timeout = 10;
+    }
+    let mut node = GuestNode::open(bdf, &cfg)?;
     let max = w.sizes.iter().copied().max().unwrap_or(1 << 20);
     let bufs: Vec<u64> =
         (0..w.buffers.max(1)).map(|_| node.proc.alloc(max)).collect::<Result<_, _>>()?;
-    let mut row = GuestRow { policy: policy.name().into(), workload: name.into(), ..Default::default() };
+    let mut row =
+        GuestRow { policy: policy.name().into(), workload: name.into(), ..Default::default() };
     let t0 = now();
     let mut msg = 0u32;
     let nbuf = bufs.len() as u32;
@@ -157,7 +172,11 @@ pub fn reuse(
 }
 
 /// A 2 MiB message whose buffer the application munmaps after two windows landed.
-pub fn free_in_flight(bdf: &str, policy: Policy, w: &GuestWorkload) -> Result<GuestRow, GuestError> {
+pub fn free_in_flight(
+    bdf: &str,
+    policy: Policy,
+    w: &GuestWorkload,
+) -> Result<GuestRow, GuestError> {
     let mut node = GuestNode::open(bdf, &GuestConfig::new(policy))?;
     let len = 2u64 << 20;
     let va = node.proc.alloc(len)?;
@@ -178,7 +197,7 @@ pub fn free_in_flight(bdf: &str, policy: Policy, w: &GuestWorkload) -> Result<Gu
     }
     // The application frees the buffer; userfaultfd reports the unmap to the driver.
     node.proc.free(va)?;
-    let delivered = node.deliver_invalidations(2_000);
+    let delivered = node.deliver_invalidations(if policy == Policy::NoCache { 0 } else { 2_000 });
     if delivered == 0 && policy != Policy::NoCache {
         row.failed.push("no invalidation arrived for the munmap".into());
     }
@@ -226,12 +245,16 @@ pub fn measure(bdf: &str, rounds: u32) -> Result<GuestCosts, GuestError> {
     let mut c = GuestCosts { bar_mapped: node.hfi.transport().bar_mapped(), ..Default::default() };
     let t = now();
     for _ in 0..rounds {
-        node.hfi.transport().read64(hfi_abi::cce::CCE_REVISION).map_err(driver::hw::HwError::from)?;
+        node.hfi
+            .transport()
+            .read64(hfi_abi::cce::CCE_REVISION)
+            .map_err(driver::hw::HwError::from)?;
     }
     c.mmio_read_us = t.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
     // Writes: an INVALID entry into the context's last expected RcvArray slot (unused here).
     let l = node.rx.ctx.layout;
-    let slot = hfi_abi::bar0::RCV_ARRAY.base + u64::from(l.expected_base + l.expected_count - 1) * 8;
+    let slot =
+        hfi_abi::bar0::RCV_ARRAY.base + u64::from(l.expected_base + l.expected_count - 1) * 8;
     let t = now();
     for _ in 0..rounds {
         node.hfi.transport().write64(slot, 0).map_err(driver::hw::HwError::from)?;

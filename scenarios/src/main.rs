@@ -36,7 +36,8 @@ fn qemu_cmd(args: &[String]) -> Result<bool, String> {
                 v => return Err(format!("--accel: kvm or tcg, not {v}")),
             },
             "--sizes" => {
-                o.sizes = val()?.split(',').map(|s| num(&s.to_string())).collect::<Result<_, _>>()?;
+                o.sizes =
+                    val()?.split(',').map(|s| num(&s.to_string())).collect::<Result<_, _>>()?;
                 if o.sizes.is_empty() || o.sizes.iter().any(|&s| s == 0 || s > 16 << 20) {
                     return Err("--sizes: each size must be in 1..=16 MiB".into());
                 }

@@ -241,9 +241,8 @@ impl VfioContainer {
             return Err(err(format!("VFIO API version {v}, expected {VFIO_API_VERSION}")));
         }
         // SAFETY: VFIO_CHECK_EXTENSION takes an integer argument.
-        let ext = unsafe {
-            libc::ioctl(container.as_raw_fd(), VFIO_CHECK_EXTENSION, VFIO_TYPE1V2_IOMMU)
-        };
+        let ext =
+            unsafe { libc::ioctl(container.as_raw_fd(), VFIO_CHECK_EXTENSION, VFIO_TYPE1V2_IOMMU) };
         if ext <= 0 {
             return Err(err("the VFIO container has no type1 v2 IOMMU"));
         }
@@ -258,7 +257,9 @@ impl VfioContainer {
         // SAFETY: VFIO_GROUP_SET_CONTAINER takes a pointer to the container fd, live here.
         ioctl_ret(unsafe { libc::ioctl(group.as_raw_fd(), VFIO_GROUP_SET_CONTAINER, &cfd) })?;
         // SAFETY: VFIO_SET_IOMMU takes the IOMMU type as an integer.
-        ioctl_ret(unsafe { libc::ioctl(container.as_raw_fd(), VFIO_SET_IOMMU, VFIO_TYPE1V2_IOMMU) })?;
+        ioctl_ret(unsafe {
+            libc::ioctl(container.as_raw_fd(), VFIO_SET_IOMMU, VFIO_TYPE1V2_IOMMU)
+        })?;
         Ok(Self { container, group })
     }
 
@@ -351,7 +352,9 @@ impl LinuxVfioTransport {
             offset: 0,
         };
         // SAFETY: a live vfio_region_info of the size given in argsz.
-        ioctl_ret(unsafe { libc::ioctl(device.as_raw_fd(), VFIO_DEVICE_GET_REGION_INFO, &mut ri) })?;
+        ioctl_ret(unsafe {
+            libc::ioctl(device.as_raw_fd(), VFIO_DEVICE_GET_REGION_INFO, &mut ri)
+        })?;
         if ri.size == 0 {
             return Err(err("BAR0 has size 0"));
         }

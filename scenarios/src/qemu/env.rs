@@ -61,8 +61,9 @@ impl QemuEnv {
     /// Reads `CACHE/env`.
     pub fn load(cache: &Path) -> Result<Self, String> {
         let path = cache.join("env");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read {} (run tools/qemu/setup.sh): {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            format!("cannot read {} (run tools/qemu/setup.sh): {e}", path.display())
+        })?;
         let kv: BTreeMap<&str, &str> = text
             .lines()
             .filter(|l| !l.starts_with('#'))

@@ -79,7 +79,7 @@ impl Archive {
     fn ensure_parents(&mut self, path: &str) {
         let parts: Vec<&str> = path.split('/').collect();
         for i in 1..parts.len() {
-            let dir = parts[..i].join("/");
+            let dir = parts.get(..i).unwrap_or_default().join("/");
             if !dir.is_empty() && self.dirs.insert(dir.clone()) {
                 self.header(&dir, 0o040755, 0, (0, 0));
             }
@@ -158,8 +158,17 @@ mod tests {
         let names: Vec<&str> = e.iter().map(|x| x.0.as_str()).collect();
         assert_eq!(
             names,
-            ["bin", "bin/busybox", "bin/sh", "dev", "dev/console", "lib", "lib/modules",
-             "lib/modules/x", "lib/modules/x/y.ko"]
+            [
+                "bin",
+                "bin/busybox",
+                "bin/sh",
+                "dev",
+                "dev/console",
+                "lib",
+                "lib/modules",
+                "lib/modules/x",
+                "lib/modules/x/y.ko"
+            ]
         );
         assert_eq!(e[1], ("bin/busybox".into(), 0o100755, b"elf!!".to_vec()));
         assert_eq!(e[2], ("bin/sh".into(), 0o120777, b"busybox".to_vec()));

@@ -169,10 +169,12 @@ pub fn run(opts: &QemuOptions, out: &mut dyn Write) -> Result<QemuReport, String
     std::fs::write(&initrd, image).map_err(|e| format!("cannot write the image: {e}"))?;
     let socket = opts.work.join(format!("hfi-{}.sock", std::process::id()));
     let server = ServerThread::start(&socket, &NodeConfig::default())?;
-    let accel = opts.accel.clone().unwrap_or_else(|| if kvm_works() { "kvm" } else { "tcg" }.into());
-    let mut report = QemuReport { qemu: env.version.clone(), accel: accel.clone(), ..Default::default() };
+    let accel =
+        opts.accel.clone().unwrap_or_else(|| if kvm_works() { "kvm" } else { "tcg" }.into());
+    let mut report =
+        QemuReport { qemu: env.version.clone(), accel: accel.clone(), ..Default::default() };
     let boot = boot_guest(&env, opts, &accel, &initrd, &socket, &mut report, out);
-    report.server = server.stop().unwrap_or_else(|e| Value::String(e));
+    report.server = server.stop().unwrap_or_else(Value::String);
     boot?;
     check(opts, &mut report);
     let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
@@ -266,7 +268,13 @@ fn boot_guest(
     Ok(())
 }
 
-fn handle_line(line: &str, t0: Instant, report: &mut QemuReport, verbose: bool, out: &mut dyn Write) {
+fn handle_line(
+    line: &str,
+    t0: Instant,
+    report: &mut QemuReport,
+    verbose: bool,
+    out: &mut dyn Write,
+) {
     let Some((kind, rest)) = guest::report::parse(line) else {
         if verbose || line.starts_with("qemu stderr") {
             let _ = writeln!(out, "  | {line}");
@@ -289,6 +297,12 @@ fn handle_line(line: &str, t0: Instant, report: &mut QemuReport, verbose: bool, 
     }
 }
 
+static NULL: Value = Value::Null;
+
+fn at<'a>(v: &'a Value, k: &str) -> &'a Value {
+    v.get(k).unwrap_or(&NULL)
+}
+
 fn u(v: &Value, k: &str) -> u64 {
     v.get(k).and_then(Value::as_u64).unwrap_or(0)
 }
@@ -301,18 +315,30 @@ fn check(opts: &QemuOptions, report: &mut QemuReport) {
     for e in &report.errors {
         fails.push(format!("guest error: {e}"));
     }
-    let reuse: Vec<&Value> =
-        report.rows.iter().filter(|r| r["workload"] == "reuse").collect();
+    let reuse: Vec<&Value> = report.rows.iter().filter(|r| at(r, "workload") == "reuse").collect();
     if reuse.len() != 3 {
         fails.push(format!("{} buffer-reuse rows, expected 3", reuse.len()));
     }
-    if report.rows.iter().filter(|r| r["workload"] == "free-in-flight").count() != 3 {
+    let intr: Vec<&Value> =
+        report.rows.iter().filter(|r| at(r, "workload") == "reuse-intr").collect();
+    if intr.len() != 1 || intr.iter().any(|r| u(r, "irq_wakeups") == 0) {
+        fails.push("the interrupt-driven run is missing or never woke on an interrupt".into());
+    }
+    if u(at(&report.server, "server"), "irq_trigger_count") == 0 {
+        fails.push("the server never signalled an interrupt to the guest".into());
+    }
+    if report.rows.iter().filter(|r| at(r, "workload") == "free-in-flight").count() != 3 {
         fails.push("missing free-in-flight rows".into());
     }
     for r in &report.rows {
-        let clean = r["leftovers"].as_object().is_some_and(|o| o.values().all(|v| v == 0));
+        let clean = at(r, "leftovers").as_object().is_some_and(|o| o.values().all(|v| v == 0));
         if !clean {
-            fails.push(format!("{} {}: teardown left {}", r["policy"], r["workload"], r["leftovers"]));
+            fails.push(format!(
+                "{} {}: teardown left {}",
+                at(r, "policy"),
+                at(r, "workload"),
+                at(r, "leftovers")
+            ));
         }
     }
     // The same workload in process.
@@ -322,8 +348,8 @@ fn check(opts: &QemuOptions, report: &mut QemuReport) {
         buffers: opts.buffers,
         seed: 1,
     };
-    for r in &reuse {
-        let name = r["policy"].as_str().unwrap_or("");
+    for r in reuse.iter().chain(&intr) {
+        let name = at(r, "policy").as_str().unwrap_or("");
         let Some(policy) = driver::Policy::ALL.into_iter().find(|p| p.name() == name) else {
             continue;
         };
@@ -334,7 +360,10 @@ fn check(opts: &QemuOptions, report: &mut QemuReport) {
         let (h, m) = (u(r, "hits"), u(r, "misses"));
         let rate = if h + m > 0 { h as f64 / (h + m) as f64 } else { 0.0 };
         let c = Comparison {
-            policy: name.into(),
+            policy: format!(
+                "{name}{}",
+                if at(r, "workload") == "reuse-intr" { " (intr)" } else { "" }
+            ),
             messages: (u(r, "messages"), ip.messages),
             tid_updates: (u(r, "tid_updates"), ip.tid_updates),
             hit_rate: (rate, ip.hit_rate),
@@ -345,16 +374,28 @@ fn check(opts: &QemuOptions, report: &mut QemuReport) {
         }
         report.comparisons.push(c);
     }
-    let srv = &report.server["server"];
+    let srv = &at(&report.server, "server");
     if u(srv, "dma_map_count") < 2 {
         fails.push(format!("the server saw {} DMA maps from the guest", u(srv, "dma_map_count")));
     }
-    let dev = &report.server["device"];
-    let written = dev.as_object().map_or(0, |o| {
-        o.iter().filter(|(k, _)| k.contains("dma") && k.contains("write")).filter_map(|(_, v)| v.as_u64()).sum::<u64>()
-    });
-    if written == 0 {
-        fails.push("the device wrote no guest memory".into());
+    // Every guest VFIO map of user pages reached the server as a DMA_MAP, and the device
+    // placed the payloads through those IOVAs into guest memory.
+    let guest_maps: u64 = report.rows.iter().map(|r| u(r, "iommu_maps")).sum::<u64>()
+        + report.costs.as_ref().map_or(0, |c| u(c, "iommu_maps"));
+    if u(srv, "dma_map_count") < guest_maps {
+        fails.push(format!(
+            "the server saw {} DMA maps, fewer than the guest's {guest_maps} VFIO maps",
+            u(srv, "dma_map_count")
+        ));
+    }
+    let dev = &at(&report.server, "device");
+    let payload: u64 = reuse.iter().map(|r| u(r, "bytes")).sum();
+    if u(dev, "rx_expected_count") == 0 || u(dev, "dma_write_bytes") < payload {
+        fails.push(format!(
+            "the device wrote {} bytes ({} expected packets) into guest memory, less than the {payload} payload bytes received",
+            u(dev, "dma_write_bytes"),
+            u(dev, "rx_expected_count")
+        ));
     }
     report.failures.extend(fails);
 }
@@ -367,31 +408,41 @@ pub fn summary(r: &QemuReport) -> String {
     );
     s.push_str(&format!(
         "{:<8} {:<15} {:>5} {:>8} {:>10} {:>8} {:>6} {:>7} {:>6} {:>8} {:>7} {:<5}\n",
-        "policy", "workload", "msgs", "MiB", "guest_ms", "TID_UPD", "hit%", "inval", "notif",
-        "pin_peak", "tid_err", "data"
+        "policy",
+        "workload",
+        "msgs",
+        "MiB",
+        "guest_ms",
+        "TID_UPD",
+        "hit%",
+        "inval",
+        "notif",
+        "pin_peak",
+        "tid_err",
+        "data"
     ));
     for row in &r.rows {
         let (h, m) = (u(row, "hits"), u(row, "misses"));
         s.push_str(&format!(
             "{:<8} {:<15} {:>5} {:>8.1} {:>10.1} {:>8} {:>6.1} {:>7} {:>6} {:>8} {:>7} {:<5}\n",
-            row["policy"].as_str().unwrap_or("?"),
-            row["workload"].as_str().unwrap_or("?"),
+            at(row, "policy").as_str().unwrap_or("?"),
+            at(row, "workload").as_str().unwrap_or("?"),
             u(row, "messages"),
             u(row, "bytes") as f64 / f64::from(1u32 << 20),
-            row["elapsed_us"].as_f64().unwrap_or(0.0) / 1000.0,
+            at(row, "elapsed_us").as_f64().unwrap_or(0.0) / 1000.0,
             u(row, "tid_updates"),
             if h + m > 0 { 100.0 * h as f64 / (h + m) as f64 } else { 0.0 },
             u(row, "invalidations"),
             u(row, "notifier_calls"),
-            row["pinned_peak"].as_i64().unwrap_or(0),
+            at(row, "pinned_peak").as_i64().unwrap_or(0),
             u(row, "tid_errors"),
-            match row["data_ok"].as_bool() {
+            match at(row, "data_ok").as_bool() {
                 Some(true) => "OK",
                 Some(false) => "FAIL",
                 None => "n/a",
             }
         ));
-        if let Some(f) = row["failed"].as_array().filter(|f| !f.is_empty()) {
+        if let Some(f) = at(row, "failed").as_array().filter(|f| !f.is_empty()) {
             s.push_str(&format!("         note: {}\n", Value::Array(f.clone())));
         }
     }
@@ -403,9 +454,23 @@ pub fn summary(r: &QemuReport) -> String {
         ));
     }
     if let Some(c) = &r.costs {
-        s.push_str(&format!("guest costs: {c}\n"));
+        let f = |k: &str| c[k].as_f64().unwrap_or(0.0);
+        let pages = f("update_pages").max(1.0);
+        s.push_str(&format!(
+            "guest costs: MMIO read {:.1} µs, MMIO write {:.2} µs (BAR mmap'ed: {}); TID_UPDATE of {} pages {:.0} µs ({:.0} µs/page: pin + VFIO map + RcvArray), TID_FREE {:.0} µs; cache acquire+release hit {:.1} µs vs miss {:.0} µs ({:.0}x)\n",
+            f("mmio_read_us"),
+            f("mmio_write_us"),
+            at(c, "bar_mapped"),
+            pages,
+            f("tid_update_us"),
+            f("tid_update_us") / pages,
+            f("tid_free_us"),
+            f("cache_hit_us"),
+            f("cache_miss_us"),
+            f("cache_miss_us") / f("cache_hit_us").max(1e-9),
+        ));
     }
-    let srv = &r.server["server"];
+    let srv = &at(&r.server, "server");
     s.push_str(&format!(
         "server: {} DMA maps, {} unmaps ({} of unknown ranges), {} MMIO reads, {} MMIO writes, {} interrupts\n",
         u(srv, "dma_map_count"),
