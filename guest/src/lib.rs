@@ -11,10 +11,15 @@
 //!   (guest MMIO, TID_UPDATE miss vs cache hit);
 //! - [`report`]: the result lines the host reads from the serial console.
 //!
-//! This crate has no unsafe code and does not depend on the device model.
-#![forbid(unsafe_code)]
+//! - [`tidscript`] and [`hfi1_cdev`]: the TID script of the differential check against the
+//!   upstream hfi1 driver, and that driver's character device.
+//!
+//! The only unsafe code is the hfi1 ioctls in [`hfi1_cdev`]. No dependency on the device model.
+#![deny(unsafe_code)]
 
+pub mod hfi1_cdev;
 pub mod node;
 pub mod process;
 pub mod report;
+pub mod tidscript;
 pub mod workload;

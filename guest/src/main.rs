@@ -38,7 +38,45 @@ fn parse_args() -> Result<(GuestWorkload, u32, Option<String>), String> {
     Ok((w, rounds, bdf))
 }
 
+/// `hfi-guest tid-script [DEV]`: the differential check's TID script against the upstream
+/// hfi1 driver's character device (default `/dev/hfi1_0`).
+fn tid_script(dev: &str) -> bool {
+    use guest::tidscript::{self, ScriptFd};
+    let mut fd = match guest::hfi1_cdev::Hfi1Cdev::open(dev) {
+        Ok(f) => f,
+        Err(e) => {
+            report::line("error", &format!("open/assign {dev}: {e}"));
+            return false;
+        }
+    };
+    report::line("hfi1-version", &fd.version);
+    match fd.ctxt_info() {
+        Ok(ci) => report::line("ctxt-info", &ci),
+        Err(e) => {
+            report::line("error", &format!("CTXT_INFO: errno {e}"));
+            return false;
+        }
+    }
+    let mut mem = match guest::process::ScriptMem::new() {
+        Ok(m) => m,
+        Err(e) => {
+            report::line("error", &format!("pagemap: {e}"));
+            return false;
+        }
+    };
+    for r in tidscript::run(&tidscript::standard(), &mut fd, &mut mem) {
+        report::line("tidstep", &r);
+    }
+    true
+}
+
 fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("tid-script") {
+        let ok = tid_script(argv.get(2).map_or("/dev/hfi1_0", String::as_str));
+        report::done(ok);
+        std::process::exit(if ok { 0 } else { 1 });
+    }
     let (w, rounds, bdf) = match parse_args() {
         Ok(x) => x,
         Err(e) => {

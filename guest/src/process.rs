@@ -87,3 +87,40 @@ impl driver::recv::UserProcess for RealProcess {
         self.find(va, data.len()).is_some_and(|(b, off)| b.write(off, data).is_ok())
     }
 }
+
+/// The TID script's memory in a real process: buffers it owns, frames from the pagemap.
+#[derive(Debug)]
+pub struct ScriptMem {
+    pagemap: mmu::linux::Pagemap,
+    buffers: BTreeMap<u64, AnonBuffer>,
+}
+
+impl ScriptMem {
+    /// Opens the pagemap.
+    pub fn new() -> std::io::Result<Self> {
+        Ok(Self { pagemap: mmu::linux::Pagemap::open()?, buffers: BTreeMap::new() })
+    }
+}
+
+impl crate::tidscript::ScriptMemory for ScriptMem {
+    fn alloc(&mut self, pages: u64) -> Result<u64, String> {
+        let b = AnonBuffer::new(pages * 4096).map_err(|e| e.to_string())?;
+        for p in 0..pages {
+            b.write(p * 4096, &[1]).map_err(|e| e.to_string())?;
+        }
+        let a = b.addr();
+        self.buffers.insert(a, b);
+        Ok(a)
+    }
+    fn unmap(&mut self, va: u64) -> Result<(), String> {
+        let b = self.buffers.remove(&va).ok_or("unknown buffer")?;
+        b.unmap().map_err(|e| e.to_string())
+    }
+    fn frames(&self, va: u64, pages: u64) -> Vec<u64> {
+        self.pagemap
+            .frames(mmu::Va(va), pages as usize)
+            .map(|f| f.into_iter().map(|p| p.map_or(0, |p| p.0)).collect())
+            .unwrap_or_default()
+    }
+    fn settle(&mut self, _fd: &mut dyn crate::tidscript::ScriptFd) {}
+}
