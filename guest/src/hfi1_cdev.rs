@@ -93,7 +93,8 @@ impl Hfi1Cdev {
             return Err(io::Error::last_os_error());
         }
         let mut ui = UserInfo {
-            userversion: (hfi_abi::uapi::HFI1_USER_SWMAJOR << 16) | hfi_abi::uapi::HFI1_USER_SWMINOR,
+            userversion: (hfi_abi::uapi::HFI1_USER_SWMAJOR << 16)
+                | hfi_abi::uapi::HFI1_USER_SWMINOR,
             subctxt_cnt: 0,
             ..Default::default()
         };
@@ -105,8 +106,16 @@ impl Hfi1Cdev {
         Ok(Self { file, version })
     }
 
-    fn tid_call(&mut self, cmd: u64, va: u64, tids: &mut [u32], cnt: u32, len: u32) -> Result<TidInfo, i32> {
-        let mut ti = TidInfo { vaddr: va, tidlist: tids.as_mut_ptr() as u64, tidcnt: cnt, length: len };
+    fn tid_call(
+        &mut self,
+        cmd: u64,
+        va: u64,
+        tids: &mut [u32],
+        cnt: u32,
+        len: u32,
+    ) -> Result<TidInfo, i32> {
+        let mut ti =
+            TidInfo { vaddr: va, tidlist: tids.as_mut_ptr() as u64, tidcnt: cnt, length: len };
         // SAFETY: a live hfi1_tid_info whose tidlist points at `tids`, a live buffer of
         // tids.len() >= the kernel's limit for this context entries (MAX_TIDS); the kernel
         // copies at most tidcnt / its own count entries.

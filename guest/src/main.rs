@@ -57,14 +57,15 @@ fn tid_script(dev: &str) -> bool {
             return false;
         }
     }
-    let mut mem = match guest::process::ScriptMem::new() {
+    let mem = match guest::process::ScriptMem::new() {
         Ok(m) => m,
         Err(e) => {
             report::line("error", &format!("pagemap: {e}"));
             return false;
         }
     };
-    for r in tidscript::run(&tidscript::standard(), &mut fd, &mut mem) {
+    let mut target = guest::process::KernelTarget { fd, mem };
+    for r in tidscript::run(&tidscript::standard(), &mut target) {
         report::line("tidstep", &r);
     }
     true

@@ -122,5 +122,40 @@ impl crate::tidscript::ScriptMemory for ScriptMem {
             .map(|f| f.into_iter().map(|p| p.map_or(0, |p| p.0)).collect())
             .unwrap_or_default()
     }
-    fn settle(&mut self, _fd: &mut dyn crate::tidscript::ScriptFd) {}
+}
+
+/// The upstream driver's fd and this process's memory, as one script target.
+#[derive(Debug)]
+pub struct KernelTarget {
+    /// The fd.
+    pub fd: crate::hfi1_cdev::Hfi1Cdev,
+    /// The memory.
+    pub mem: ScriptMem,
+}
+
+impl crate::tidscript::ScriptFd for KernelTarget {
+    fn ctxt_info(&mut self) -> Result<crate::tidscript::ScriptCtxtInfo, i32> {
+        self.fd.ctxt_info()
+    }
+    fn tid_update(&mut self, va: u64, len: u32) -> Result<(Vec<u32>, u32), i32> {
+        self.fd.tid_update(va, len)
+    }
+    fn tid_free(&mut self, tids: &[u32]) -> Result<u32, i32> {
+        self.fd.tid_free(tids)
+    }
+    fn tid_inval_read(&mut self) -> Result<Vec<u32>, i32> {
+        self.fd.tid_inval_read()
+    }
+}
+
+impl crate::tidscript::ScriptMemory for KernelTarget {
+    fn alloc(&mut self, pages: u64) -> Result<u64, String> {
+        self.mem.alloc(pages)
+    }
+    fn unmap(&mut self, va: u64) -> Result<(), String> {
+        self.mem.unmap(va)
+    }
+    fn frames(&self, va: u64, pages: u64) -> Vec<u64> {
+        self.mem.frames(va, pages)
+    }
 }

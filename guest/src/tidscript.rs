@@ -46,10 +46,12 @@ pub trait ScriptMemory {
     fn unmap(&mut self, va: u64) -> Result<(), String>;
     /// The frames behind its pages (for the comparison's page identities).
     fn frames(&self, va: u64, pages: u64) -> Vec<u64>;
-    /// Lets invalidations reach the driver (our driver in process delivers them here; the
-    /// kernel has already run its notifier inside munmap).
-    fn settle(&mut self, fd: &mut dyn ScriptFd);
 }
+
+/// An fd and the memory of the process that owns it.
+pub trait ScriptTarget: ScriptFd + ScriptMemory {}
+
+impl<T: ScriptFd + ScriptMemory> ScriptTarget for T {}
 
 /// One step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,13 +134,13 @@ pub struct StepResult {
 }
 
 /// Runs `steps`; a step referring to a missing buffer or update is recorded as errno -1.
-pub fn run(steps: &[Step], fd: &mut dyn ScriptFd, mem: &mut dyn ScriptMemory) -> Vec<StepResult> {
+pub fn run(steps: &[Step], t: &mut dyn ScriptTarget) -> Vec<StepResult> {
     let mut bufs: Vec<Option<(u64, u64)>> = Vec::new();
     let mut out: Vec<StepResult> = Vec::new();
     for (i, s) in steps.iter().enumerate() {
         let mut r = StepResult { step: i, what: format!("{s:?}"), ..Default::default() };
         match *s {
-            Step::Alloc { buf, pages } => match mem.alloc(pages) {
+            Step::Alloc { buf, pages } => match t.alloc(pages) {
                 Ok(va) => {
                     if bufs.len() <= buf {
                         bufs.resize(buf + 1, None);
@@ -146,13 +148,13 @@ pub fn run(steps: &[Step], fd: &mut dyn ScriptFd, mem: &mut dyn ScriptMemory) ->
                     if let Some(b) = bufs.get_mut(buf) {
                         *b = Some((va, pages));
                     }
-                    r.frames = mem.frames(va, pages);
+                    r.frames = t.frames(va, pages);
                 }
                 Err(_) => r.errno = -1,
             },
             Step::Update { buf, first, pages } => match bufs.get(buf).copied().flatten() {
                 Some((va, n)) if first + pages <= n => {
-                    match fd.tid_update(va + first * 4096, (pages * 4096) as u32) {
+                    match t.tid_update(va + first * 4096, (pages * 4096) as u32) {
                         Ok((tids, len)) => {
                             r.tids = tids;
                             r.value = u64::from(len);
@@ -163,7 +165,7 @@ pub fn run(steps: &[Step], fd: &mut dyn ScriptFd, mem: &mut dyn ScriptMemory) ->
                 _ => r.errno = -1,
             },
             Step::Free { step } => match out.get(step) {
-                Some(u) => match fd.tid_free(&u.tids) {
+                Some(u) => match t.tid_free(&u.tids) {
                     Ok(n) => r.value = u64::from(n),
                     Err(e) => r.errno = e,
                 },
@@ -171,14 +173,13 @@ pub fn run(steps: &[Step], fd: &mut dyn ScriptFd, mem: &mut dyn ScriptMemory) ->
             },
             Step::Unmap { buf } => match bufs.get_mut(buf).and_then(Option::take) {
                 Some((va, _)) => {
-                    if mem.unmap(va).is_err() {
+                    if t.unmap(va).is_err() {
                         r.errno = -1;
                     }
-                    mem.settle(fd);
                 }
                 None => r.errno = -1,
             },
-            Step::InvalRead => match fd.tid_inval_read() {
+            Step::InvalRead => match t.tid_inval_read() {
                 Ok(t) => r.tids = t,
                 Err(e) => r.errno = e,
             },

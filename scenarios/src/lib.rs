@@ -7,6 +7,7 @@ pub mod demo;
 pub mod dma_watch;
 pub mod host_costs;
 pub mod inproc;
+pub mod kdrv;
 pub mod link_faults;
 pub mod node;
 pub mod perf;
