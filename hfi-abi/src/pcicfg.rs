@@ -139,8 +139,8 @@ mod tests {
 
     #[test]
     fn capabilities_fit_before_msix0() {
-        assert!(PCIE_CAP + exp::SIZE_V2 <= PCI_CFG_MSIX0);
-        assert!(PCI_CFG_MSIX0 + msix::SIZE <= 0x100);
+        const { assert!(PCIE_CAP + exp::SIZE_V2 <= PCI_CFG_MSIX0) };
+        const { assert!(PCI_CFG_MSIX0 + msix::SIZE <= 0x100) };
         assert!(PORT_LOGIC.contains(&PCIE_CFG_REG_PL3));
         assert!(PORT_LOGIC.contains(&PCIE_CFG_REG_PL106));
         assert_eq!(exp::DEVCTL_BCR_FLR.smask(), 0x8000);
