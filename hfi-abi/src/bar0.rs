@@ -37,6 +37,10 @@ pub const RXE_PER_CONTEXT_USER: RegArray = RegArray::new(RXE + 0x30_0000, 0x1000
 /// TXE per-send-context CSRs (`TXE + 0x100000 + ctxt * 0x100`).
 pub const TXE_PER_CONTEXT: RegArray = RegArray::new(TXE + 0x10_0000, 0x100, 160);
 
+/// TXE per-SDMA-engine CSRs (`TXE + 0x200000 + engine * 0x100`; hfi1 reaches them with its
+/// kernel-context accessor, hence the same 0x100 stride).
+pub const TXE_PER_SDMA: RegArray = RegArray::new(TXE + 0x20_0000, 0x100, 16);
+
 /// PIO send buffers (WC): 64 KiB window per hardware send context.
 pub const TXE_PIO_SEND: u64 = 0x200_0000;
 /// Size of the PIO send space, normal windows plus the SOP alias.
@@ -65,5 +69,7 @@ mod tests {
         assert_eq!(RCV_ARRAY.end() - RCV_ARRAY.base, 0x8_0000);
         assert_eq!(PIO_CTXT_WINDOW.offset(2), Some(0x202_0000));
         assert_eq!(TXE_PIO_SEND + PIO_SOP_DISTANCE, 0x300_0000);
+        assert_eq!(TXE_PER_CONTEXT.offset(159), Some(0x190_9F00));
+        assert_eq!(TXE_PER_SDMA.offset(15), Some(0x1A0_0F00));
     }
 }

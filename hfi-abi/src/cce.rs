@@ -43,6 +43,14 @@ pub const CCE_STATUS: u64 = CCE + 0x18;
 pub const CCE_SCRATCH: RegArray = RegArray::new(CCE + 0x20, 8, 4);
 /// CCE_DC_CTRL (DC reset).
 pub const CCE_DC_CTRL: u64 = CCE + 0xB8;
+/// CCE_DC_CTRL.DcReset: holds the DC (DCC, LCB, 8051) in reset. Set at chip reset.
+pub const CCE_DC_CTRL_DC_RESET: Field = Field::bit(0);
+/// CCE_ERR_STATUS (read-only; the model raises no CCE errors, so it reads 0).
+pub const CCE_ERR_STATUS: u64 = CCE + 0x40;
+/// CCE_ERR_MASK.
+pub const CCE_ERR_MASK: u64 = CCE + 0x48;
+/// CCE_ERR_CLEAR (write 1 to clear).
+pub const CCE_ERR_CLEAR: u64 = CCE + 0x50;
 
 /// Number of interrupt sources (12 × 64 bits).
 pub const NUM_INT_SOURCES: u64 = 768;
@@ -60,10 +68,13 @@ pub const CCE_INT_FORCE: RegArray = RegArray::new(0x11_0B00, 8, NUM_INT_CSRS);
 pub const CCE_INT_BLOCKED: RegArray = RegArray::new(0x11_0C00, 8, NUM_INT_CSRS);
 /// CceIntMap[96]: one byte per source, the MSI-X vector it is routed to.
 pub const CCE_INT_MAP: RegArray = RegArray::new(0x11_0500, 8, 96);
-/// MSI-X table (256 vectors of 16 bytes; the 16-byte stride is inferred).
-pub const CCE_MSIX_TABLE: RegArray = RegArray::new(0x10_0000, 16, 256);
-/// MSI-X pending-bit array (4 qwords).
-pub const CCE_MSIX_PBA: RegArray = RegArray::new(0x11_0000, 8, 4);
+/// MSI-X vectors of the chip (CCE_NUM_MSIX_VECTORS).
+pub const NUM_MSIX_VECTORS: u64 = 256;
+/// MSI-X table (256 vectors of 16 bytes; the 16-byte stride is inferred). The PCI MSI-X
+/// capability points here (BAR0, table BIR 0).
+pub const CCE_MSIX_TABLE: RegArray = RegArray::new(0x10_0000, 16, NUM_MSIX_VECTORS);
+/// MSI-X pending-bit array (4 qwords, one bit per vector), BAR0 (PBA BIR 0).
+pub const CCE_MSIX_PBA: RegArray = RegArray::new(0x11_0000, 8, NUM_MSIX_VECTORS / 64);
 
 /// First RcvAvail interrupt source (source = 256 + receive context).
 pub const IS_RCVAVAIL_START: u64 = 256;
@@ -86,6 +97,13 @@ mod tests {
         // Context 3: source 259 → CSR 4, bit 3 (facts §5.3: ireg = (256+ctxt)/64).
         assert_eq!(int_source_bit(IS_RCVAVAIL_START + 3), (4, 1 << 3));
         assert_eq!(CCE_INT_MASK.offset(4), Some(0x11_0920));
+    }
+
+    #[test]
+    fn msix_table_and_pba_do_not_overlap_the_interrupt_csrs() {
+        assert_eq!(CCE_MSIX_TABLE.end(), 0x10_1000);
+        assert_eq!(CCE_MSIX_PBA.end(), 0x11_0020);
+        assert!(CCE_MSIX_PBA.end() <= CCE_INT_MAP.base);
     }
 
     #[test]

@@ -8,14 +8,19 @@
 //! interface: both import it from here.
 #![forbid(unsafe_code)]
 
+pub mod asic;
 pub mod bar0;
 pub mod cce;
+pub mod dc;
 pub mod field;
+pub mod misc;
+pub mod pcicfg;
 pub mod psm;
 pub mod rcv_array;
 pub mod rhf;
 pub mod rxe;
 pub mod tidinfo;
+pub mod txe;
 pub mod uapi;
 pub mod wire;
 

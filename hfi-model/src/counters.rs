@@ -112,6 +112,28 @@ counters! {
     ctxt_bad_config_count,
     /// Device resets.
     reset_count,
+    /// MMIO reads served by the generic CSR file (no modelled register at that offset).
+    mmio_generic_read_count,
+    /// MMIO writes served by the generic CSR file.
+    mmio_generic_write_count,
+    /// Non-zero writes to a new generic CSR dropped because the generic file is full.
+    csr_generic_full_drops,
+    /// Distinct 8-byte CSR offsets (below the PIO space, RcvArray entries excluded) read.
+    csr_read_distinct_count,
+    /// Distinct CSR offsets written.
+    csr_written_distinct_count,
+    /// Distinct CSR offsets read or written.
+    csr_touched_distinct_count,
+    /// Distinct CSR offsets served by the generic CSR file.
+    csr_generic_distinct_count,
+    /// PIO init engine runs (SEND_PIO_INIT_CTXT all/single context).
+    tx_pio_init_count,
+    /// SBus requests executed.
+    sbus_request_count,
+    /// ASIC_CFG_MUTEX writes that did not take the mutex (held).
+    asic_mutex_busy_count,
+    /// 8051 host commands answered by the stub.
+    dc8051_host_cmd_count,
 }
 
 impl Counters {
@@ -151,6 +173,9 @@ mod tests {
             include_str!("dma.rs"),
             include_str!("irq.rs"),
             include_str!("pio.rs"),
+            include_str!("csr_file.rs"),
+            include_str!("chip_regs.rs"),
+            include_str!("dc8051.rs"),
         ];
         for (name, _) in Counters::default().iter() {
             let site = format!(".{name} +=");

@@ -8,8 +8,10 @@ use rcvarray::RcvArrayStore;
 use serde::{Deserialize, Serialize};
 use vm_memory::GuestAddressSpace;
 
+use crate::chip_regs::{ChipState, CHIP_REGS};
 use crate::context::RcvContext;
 use crate::counters::Counters;
+use crate::csr_file::{BlockCensus, CsrFile, CsrTouch};
 use crate::dma::{Dma, DmaKind, DmaObserver, DmaTag};
 use crate::engine::{self, Decision, Delivery, Inputs};
 use crate::events::{EventQueue, Slab};
@@ -46,6 +48,18 @@ pub struct DeviceConfig {
     pub chip_rev_major: u8,
     /// CCE_REVISION2.ImplRevision.
     pub impl_revision: u8,
+    /// Send contexts (SEND_CONTEXTS), 1..=160.
+    pub send_contexts: u32,
+    /// SDMA engines (SEND_DMA_ENGINES), 1..=16.
+    pub sdma_engines: u32,
+    /// PIO send buffer memory in bytes (SEND_PIO_MEM_SIZE): a multiple of 64, at most 1 MiB
+    /// (SendCtxtCtrl.CtxtBase counts 64-byte blocks in 14 bits).
+    pub pio_mem_size: u64,
+    /// SDMA buffer memory in bytes (SEND_DMA_MEM_SIZE): a multiple of 64.
+    pub sdma_mem_size: u64,
+    /// Node GUID (DC_DC8051_CFG_LOCAL_GUID), non-zero. Bit 39 (which HFI of a dual ASIC)
+    /// stays 0: the model is HFI 0 (CCE_REVISION2.HfiId = 0).
+    pub node_guid: u64,
     /// Payload copy mode.
     pub data_mode: DataMode,
     /// Packets a context may hold back while DontDrop is set before further ones are dropped.
@@ -62,12 +76,28 @@ impl Default for DeviceConfig {
             chip_rev_minor: 0x10,
             chip_rev_major: 0,
             impl_revision: 0,
+            send_contexts: 160,
+            sdma_engines: 16,
+            pio_mem_size: DEFAULT_PIO_MEM_SIZE,
+            sdma_mem_size: DEFAULT_SDMA_MEM_SIZE,
+            node_guid: DEFAULT_NODE_GUID,
             data_mode: DataMode::Full,
             backlog_limit: 4096,
             timing: TimingParams::default(),
         }
     }
 }
+
+/// Default SEND_PIO_MEM_SIZE: 192 KiB = 3072 blocks of 64 bytes (**choice**: hfi1 divides
+/// whatever it reads among its send contexts; this leaves every default context more than the
+/// 32-block minimum of an ACK context).
+pub const DEFAULT_PIO_MEM_SIZE: u64 = 192 << 10;
+/// Default SEND_DMA_MEM_SIZE: 256 KiB = 256 blocks of 64 bytes per engine with 16 engines
+/// (**choice**).
+pub const DEFAULT_SDMA_MEM_SIZE: u64 = 256 << 10;
+/// Default node GUID: Intel's Omni-Path OUI 00:11:75 in bits 63:40, HFI index bit 39 clear
+/// (**choice**).
+pub const DEFAULT_NODE_GUID: u64 = 0x0011_7501_0000_0001;
 
 /// Why a device could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +136,9 @@ pub struct HfiDevice<M: GuestAddressSpace> {
     pub(crate) cfg: DeviceConfig,
     pub(crate) dec: Decoders,
     pub(crate) global: Vec<u64>,
+    pub(crate) chip: Vec<u64>,
+    pub(crate) chip_state: ChipState,
+    pub(crate) csr: CsrFile,
     pub(crate) gslots: GlobalSlots,
     pub(crate) ctxts: Vec<RcvContext>,
     pub(crate) rcv_array: RcvArrayStore,
@@ -150,6 +183,29 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
                 "rcv_array_cnt must be a multiple of 8 in 8..=131072",
             ));
         }
+        if cfg.send_contexts == 0 || u64::from(cfg.send_contexts) > bar0::TXE_PER_CONTEXT.count {
+            return Err(DeviceError::InvalidConfig("send_contexts must be 1..=160"));
+        }
+        if cfg.sdma_engines == 0 || u64::from(cfg.sdma_engines) > bar0::TXE_PER_SDMA.count {
+            return Err(DeviceError::InvalidConfig("sdma_engines must be 1..=16"));
+        }
+        let block = hfi_abi::txe::PIO_BLOCK_SIZE;
+        if cfg.pio_mem_size < 2 * block
+            || cfg.pio_mem_size % block != 0
+            || cfg.pio_mem_size > 1 << 20
+        {
+            return Err(DeviceError::InvalidConfig(
+                "pio_mem_size must be a multiple of 64 bytes in 128..=1 MiB",
+            ));
+        }
+        if cfg.sdma_mem_size == 0 || cfg.sdma_mem_size % hfi_abi::txe::SDMA_BLOCK_SIZE != 0 {
+            return Err(DeviceError::InvalidConfig(
+                "sdma_mem_size must be a non-zero multiple of 64",
+            ));
+        }
+        if cfg.node_guid == 0 {
+            return Err(DeviceError::InvalidConfig("node_guid must be non-zero"));
+        }
         let dec = Decoders::new()?;
         let gslots = GlobalSlots {
             bth_qp: slot_of(&dec, rxe::RCV_BTH_QP)?,
@@ -158,6 +214,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             rcv_err_status: slot_of(&dec, rxe::RCV_ERR_STATUS)?,
         };
         let global = dec.global.reset_values(GLOBAL_REGS);
+        let chip = dec.chip.reset_values(CHIP_REGS);
         let ctxts = (0..cfg.num_contexts).map(|_| RcvContext::default()).collect();
         let rcv_array = RcvArrayStore::new(cfg.rcv_array_cnt);
         let timing = TimingModel::new(cfg.timing.clone());
@@ -165,6 +222,9 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             cfg,
             dec,
             global,
+            chip,
+            chip_state: ChipState::default(),
+            csr: CsrFile::new(),
             gslots,
             ctxts,
             rcv_array,
@@ -182,10 +242,14 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
         })
     }
 
-    /// Device reset (FLR / DEVICE_RESET): every CSR, context, RcvArray entry and queued event
-    /// goes back to its reset state. Time and counters are kept.
+    /// Device reset (FLR / DEVICE_RESET): every CSR (modelled or generic), context, RcvArray
+    /// entry and queued event goes back to its reset state. Time, counters and the CSR census
+    /// are kept.
     pub fn reset(&mut self) {
         self.global = self.dec.global.reset_values(GLOBAL_REGS);
+        self.chip = self.dec.chip.reset_values(CHIP_REGS);
+        self.chip_state = ChipState::default();
+        self.csr.reset();
         for c in &mut self.ctxts {
             *c = RcvContext::default();
         }
@@ -213,6 +277,27 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
     /// Counters.
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Every CSR offset read or written since the device was created (the census of
+    /// [`crate::csr_file`]), in offset order.
+    pub fn csr_touched(&self) -> Vec<CsrTouch> {
+        self.csr.touched()
+    }
+
+    /// The CSR census per BAR0 block.
+    pub fn csr_census(&self) -> std::collections::BTreeMap<&'static str, BlockCensus> {
+        self.csr.census()
+    }
+
+    /// Non-zero generic CSRs currently held.
+    pub fn generic_csrs_stored(&self) -> usize {
+        self.csr.stored()
+    }
+
+    /// The 8051 stub's last command type (reports, tests).
+    pub fn dc8051_last_command(&self) -> Option<u64> {
+        self.chip_state.dc8051.last_type()
     }
 
     /// The RcvArray (oracle, tests).

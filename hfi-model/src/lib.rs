@@ -15,8 +15,11 @@
 //! process memory model, the in-process transport (in `scenarios`).
 #![forbid(unsafe_code)]
 
+pub mod chip_regs;
 pub mod context;
 pub mod counters;
+pub mod csr_file;
+pub mod dc8051;
 pub mod device;
 pub mod dma;
 pub mod engine;

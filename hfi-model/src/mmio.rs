@@ -4,14 +4,18 @@
 //! to their size and inside BAR0; anything else is counted and ignored (reads return 0). An
 //! 8-byte register may be accessed as two 4-byte halves: a half write merges into the current
 //! value for storage registers and into zero for action registers (clear/force). Writes to
-//! read-only registers or read-only bits are counted and those bits kept. Unknown offsets read 0
-//! and drop writes, counted. RcvArray entries take 8-byte writes; a low-half 4-byte write is
+//! read-only registers or read-only bits are counted and those bits kept. Offsets no table
+//! decodes fall back to the generic CSR file ([`crate::csr_file`]) in the UC CSR ranges; only
+//! what lies outside them (the unused RcvArray window, the PIO space outside a packet) reads 0
+//! and drops writes, counted. RcvArray entries take 8-byte writes; a low-half 4-byte write is
 //! latched and committed together with the following high half (WRITE_ENABLE is bit 63).
 
 use hfi_abi::{bar0, rxe};
 use rcvarray::WriteOutcome;
 use vm_memory::GuestAddressSpace;
 
+use crate::chip_regs::CHIP_REGS;
+use crate::csr_file::CsrFile;
 use crate::device::HfiDevice;
 use crate::regs::{
     kreg, Access, ReadHook, RegSpec, Side, Slot, GLOBAL_REGS, KERNEL_REGS, USER_REGS,
@@ -20,10 +24,12 @@ use crate::regs::{
 #[derive(Clone, Copy, Debug)]
 enum Target {
     Global(Slot),
+    Chip(Slot),
     Kernel(u32, Slot),
     User(u32, Slot),
     RcvArray(u32),
     Pio,
+    Generic,
     Unknown,
 }
 
@@ -35,19 +41,32 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             return Target::RcvArray(i as u32);
         }
         if let Some((c, o)) = bar0::RXE_PER_CONTEXT_KERNEL.with_count(n).index(reg_off) {
-            return self
-                .dec
-                .kernel
-                .decode(o)
-                .map_or(Target::Unknown, |s| Target::Kernel(c as u32, s));
-        }
-        if let Some((c, o)) = bar0::RXE_PER_CONTEXT_USER.with_count(n).index(reg_off) {
-            return self.dec.user.decode(o).map_or(Target::Unknown, |s| Target::User(c as u32, s));
-        }
-        if reg_off >= bar0::TXE_PIO_SEND {
+            if let Some(s) = self.dec.kernel.decode(o) {
+                return Target::Kernel(c as u32, s);
+            }
+        } else if let Some((c, o)) = bar0::RXE_PER_CONTEXT_USER.with_count(n).index(reg_off) {
+            if let Some(s) = self.dec.user.decode(o) {
+                return Target::User(c as u32, s);
+            }
+        } else if reg_off >= bar0::TXE_PIO_SEND {
             return Target::Pio;
+        } else if let Some(s) = self.dec.global.decode(reg_off) {
+            return Target::Global(s);
+        } else if let Some(s) = self.dec.chip.decode(reg_off) {
+            return Target::Chip(s);
         }
-        self.dec.global.decode(reg_off).map_or(Target::Unknown, Target::Global)
+        if CsrFile::in_generic_range(reg_off, self.cfg.rcv_array_cnt) {
+            Target::Generic
+        } else {
+            Target::Unknown
+        }
+    }
+
+    /// CSR census of one decoded access.
+    fn note_csr(&mut self, reg_off: u64, t: Target, write: bool) {
+        if !matches!(t, Target::RcvArray(_) | Target::Pio) {
+            self.csr.note(reg_off, write, &mut self.counters);
+        }
     }
 
     /// Checks size, alignment and range; counts and returns false when the access is bad.
@@ -74,8 +93,12 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             return;
         }
         let reg_off = offset & !7;
-        let v = match self.decode(reg_off) {
+        let target = self.decode(reg_off);
+        self.note_csr(reg_off, target, false);
+        let v = match target {
             Target::Global(s) => self.read_global(s),
+            Target::Chip(s) => self.read_chip(s),
+            Target::Generic => self.csr.read(reg_off, &mut self.counters),
             Target::Kernel(c, s) => self.read_ctxt(c, s, KERNEL_REGS, true),
             Target::User(c, s) => self.read_ctxt(c, s, USER_REGS, false),
             Target::RcvArray(i) => self.rcv_array.read(i).map_or(0, |e| e.raw()),
@@ -104,7 +127,25 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             4 => u64::from(u32::from_le_bytes(data.try_into().unwrap_or([0; 4]))),
             _ => u64::from_le_bytes(data.try_into().unwrap_or([0; 8])),
         };
-        match self.decode(reg_off) {
+        let target = self.decode(reg_off);
+        self.note_csr(reg_off, target, true);
+        match target {
+            Target::Chip(s) => {
+                if let Some(spec) = CHIP_REGS.get(usize::from(s.spec)).copied() {
+                    let cur = self.chip.get(usize::from(s.slot)).copied().unwrap_or(0);
+                    let v = merge_half(&spec, cur, raw, half);
+                    self.write_chip(s, &spec, v);
+                }
+            }
+            Target::Generic => {
+                let cur = self.csr.peek(reg_off);
+                let v = match half {
+                    None => raw,
+                    Some(false) => (cur & 0xFFFF_FFFF_0000_0000) | raw,
+                    Some(true) => (cur & 0xFFFF_FFFF) | (raw << 32),
+                };
+                self.csr.write(reg_off, v, &mut self.counters);
+            }
             Target::Global(s) => {
                 let spec = GLOBAL_REGS.get(usize::from(s.spec)).copied();
                 let cur = self.global.get(usize::from(s.slot)).copied().unwrap_or(0);
@@ -214,7 +255,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
     }
 
     /// Applies the writable mask; returns (old, new) or None for non-storage registers.
-    fn masked_store(&mut self, spec: &RegSpec, slot: &mut u64, v: u64) -> (u64, u64) {
+    pub(crate) fn masked_store(&mut self, spec: &RegSpec, slot: &mut u64, v: u64) -> (u64, u64) {
         let old = *slot;
         match spec.access {
             Access::Rw => {

@@ -51,6 +51,26 @@ pub enum ReadHook {
     EgrIndexTail,
     /// RcvEgrOffsetTail from the context.
     EgrOffsetTail,
+    /// SEND_CONTEXTS from the device configuration.
+    SendContexts,
+    /// SEND_DMA_ENGINES from the device configuration.
+    SdmaEngines,
+    /// SEND_PIO_MEM_SIZE from the device configuration.
+    PioMemSize,
+    /// SEND_DMA_MEM_SIZE from the device configuration.
+    SdmaMemSize,
+    /// DC_DC8051_CFG_LOCAL_GUID from the device configuration.
+    LocalGuid,
+    /// ASIC_STS_SBUS_RESULT from the SBus state.
+    SbusResult,
+    /// ASIC_STS_SBUS_COUNTERS from the SBus state.
+    SbusCounters,
+    /// ASIC_QSFPn_IN from the pins (no module plugged).
+    QsfpIn,
+    /// DC_DC8051_CFG_HOST_CMD_1 from the 8051 stub.
+    HostCmd1,
+    /// DC_DC8051_CFG_RAM_ACCESS_STATUS from the RAM access control.
+    RamAccessStatus,
 }
 
 /// What a write does beyond storing the masked value.
@@ -76,6 +96,18 @@ pub enum Side {
     RcvHdrHead,
     /// RcvEgrIndexHead: frees eager buffers.
     RcvEgrIndexHead,
+    /// SEND_CTRL: CmReset completes at once and self-clears.
+    SendCtrl,
+    /// SEND_PIO_INIT_CTXT: the PIO init engine completes at once.
+    PioInitCtxt,
+    /// ASIC_CFG_SBUS_REQUEST: executes at once in fast mode.
+    SbusRequest,
+    /// ASIC_CFG_SBUS_EXECUTE: Execute 0 → 1 runs the request, 1 → 0 clears Done.
+    SbusExecute,
+    /// ASIC_CFG_MUTEX: a non-zero write takes the mutex only if it is free.
+    AsicMutex,
+    /// DC_DC8051_CFG_HOST_CMD_0: ReqNew 0 → 1 runs the 8051 stub's command.
+    HostCmd0,
 }
 
 /// One register or register array (elements `stride` bytes apart).
@@ -101,7 +133,7 @@ pub struct RegSpec {
     pub side: Side,
 }
 
-const fn reg(
+pub(crate) const fn reg(
     name: &'static str,
     offset: u64,
     access: Access,
@@ -121,23 +153,23 @@ const fn reg(
     }
 }
 
-const fn rw(name: &'static str, offset: u64, writable: u64) -> RegSpec {
+pub(crate) const fn rw(name: &'static str, offset: u64, writable: u64) -> RegSpec {
     reg(name, offset, Access::Rw, writable, 0)
 }
 
-const fn ro(name: &'static str, offset: u64, hook: ReadHook) -> RegSpec {
+pub(crate) const fn ro(name: &'static str, offset: u64, hook: ReadHook) -> RegSpec {
     let mut r = reg(name, offset, Access::Ro, 0, 0);
     r.read = hook;
     r
 }
 
-const fn array(mut r: RegSpec, count: u32, stride: u64) -> RegSpec {
+pub(crate) const fn array(mut r: RegSpec, count: u32, stride: u64) -> RegSpec {
     r.count = count;
     r.stride = stride;
     r
 }
 
-const fn side(mut r: RegSpec, s: Side) -> RegSpec {
+pub(crate) const fn side(mut r: RegSpec, s: Side) -> RegSpec {
     r.side = s;
     r
 }
@@ -152,7 +184,7 @@ pub static GLOBAL_REGS: &[RegSpec] = &[
     rw("CCE_CTRL", cce::CCE_CTRL, u64::MAX),
     ro("CCE_STATUS", cce::CCE_STATUS, ReadHook::Stored),
     array(rw("CCE_SCRATCH", cce::CCE_SCRATCH.base, u64::MAX), cce::CCE_SCRATCH.count as u32, 8),
-    rw("CCE_DC_CTRL", cce::CCE_DC_CTRL, 1),
+    reg("CCE_DC_CTRL", cce::CCE_DC_CTRL, Access::Rw, 1, cce::CCE_DC_CTRL_DC_RESET.smask()),
     array(ro("CCE_INT_STATUS", cce::CCE_INT_STATUS.base, ReadHook::IntStatus), 12, 8),
     array(side(rw("CCE_INT_MASK", cce::CCE_INT_MASK.base, u64::MAX), Side::IntMask), 12, 8),
     array(
@@ -390,11 +422,13 @@ impl BlockDecoder {
     }
 }
 
-/// The three block decoders.
+/// The block decoders.
 #[derive(Clone, Debug)]
 pub struct Decoders {
     /// Global CSRs.
     pub global: BlockDecoder,
+    /// Chip CSRs of the hfi1 probe (ASIC, MISC, DC, TXE; [`crate::chip_regs::CHIP_REGS`]).
+    pub chip: BlockDecoder,
     /// Kernel per-context CSRs.
     pub kernel: BlockDecoder,
     /// User per-context CSRs.
@@ -406,6 +440,7 @@ impl Decoders {
     pub fn new() -> Result<Self, TableError> {
         Ok(Self {
             global: BlockDecoder::new(GLOBAL_REGS, None)?,
+            chip: BlockDecoder::new(crate::chip_regs::CHIP_REGS, None)?,
             kernel: BlockDecoder::new(
                 KERNEL_REGS,
                 Some(hfi_abi::bar0::RXE_PER_CONTEXT_KERNEL.stride),
@@ -457,8 +492,21 @@ mod tests {
     }
 
     #[test]
+    fn global_and_chip_tables_do_not_overlap() {
+        let d = Decoders::new().unwrap();
+        for (off, s) in d.chip.iter() {
+            let name = crate::chip_regs::CHIP_REGS[usize::from(s.spec)].name;
+            assert!(d.global.decode(off).is_none(), "{name} at {off:#x} is also global");
+            assert!(off < bar0::TXE_PIO_SEND, "{name}");
+            assert!(bar0::RCV_ARRAY.index(off).is_none(), "{name}");
+            assert!(bar0::RXE_PER_CONTEXT_KERNEL.index(off).is_none(), "{name}");
+            assert!(bar0::RXE_PER_CONTEXT_USER.index(off).is_none(), "{name}");
+        }
+    }
+
+    #[test]
     fn reset_values_respect_masks_and_kinds() {
-        for table in [GLOBAL_REGS, KERNEL_REGS, USER_REGS] {
+        for table in [GLOBAL_REGS, KERNEL_REGS, USER_REGS, crate::chip_regs::CHIP_REGS] {
             for s in table {
                 match s.access {
                     Access::W1c | Access::Wo => assert_eq!(s.reset, 0, "{}", s.name),

@@ -72,10 +72,44 @@ fn bad_accesses_are_counted_and_ignored() {
     assert_eq!(c.mmio_out_of_range_count, 2);
     assert_eq!(c.mmio_unknown_read_count, 1);
     assert_eq!(c.mmio_unknown_write_count, 1);
-    // A context beyond RCV_CONTEXTS is not decoded.
+    // A context beyond RCV_CONTEXTS is not a receive context: its CSRs are generic storage
+    // (they read back, nothing else happens).
     let s = CtxtSetup::small(8);
-    d.write64(s.k(rxe::RCV_HDR_ADDR), 0x1000);
-    assert_eq!(d.counters().mmio_unknown_write_count, 2);
+    d.write64(s.k(rxe::RCV_HDR_ADDR), 0x1003);
+    assert_eq!(d.read64(s.k(rxe::RCV_HDR_ADDR)), 0x1003, "no RcvHdrAddr mask applies");
+    assert_eq!(d.counters().mmio_unknown_write_count, 1);
+    assert_eq!(d.counters().mmio_generic_write_count, 1);
+    assert!(d.context(8).is_none());
+}
+
+#[test]
+fn generic_csrs_read_back_in_both_access_sizes() {
+    let mut d = dev();
+    // An unmodelled TXE CSR (SEND_CM_GLOBAL_CREDIT), written as one 8-byte store...
+    let off = bar0::TXE + 0x508;
+    assert_eq!(d.read64(off), 0, "reset value 0");
+    d.write64(off, 0x0000_0940_0003_0000);
+    assert_eq!(d.read64(off), 0x0000_0940_0003_0000);
+    // ... and as two 4-byte stores (a guest's 64-bit pwrite through vfio-pci), high half first.
+    d.write32(off + 4, 0xDEAD_BEEF);
+    assert_eq!(d.read64(off), 0xDEAD_BEEF_0003_0000);
+    d.write32(off, 0x1234_5678);
+    assert_eq!(d.read64(off), 0xDEAD_BEEF_1234_5678);
+    assert_eq!((d.read32(off), d.read32(off + 4)), (0x1234_5678, 0xDEAD_BEEF));
+    // A per-context user CSR that is not modelled (the page beyond the flow table).
+    let u = bar0::RXE_PER_CONTEXT_USER.offset(2).unwrap() + 0xF00;
+    d.write64(u, 3);
+    assert_eq!(d.read64(u), 3);
+    // The census counts each offset once, whatever the access size.
+    let c = d.counters();
+    assert_eq!(c.csr_generic_distinct_count, 2);
+    assert_eq!(c.csr_written_distinct_count, 2);
+    assert_eq!(c.mmio_unknown_read_count + c.mmio_unknown_write_count, 0);
+    // A reset puts them back to 0.
+    d.reset();
+    assert_eq!(d.read64(off), 0);
+    assert_eq!(d.read64(u), 0);
+    assert_eq!(d.generic_csrs_stored(), 0);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! hfi-sim demo [--out DIR] [--seed N] [--quick]
-//! hfi-sim serve --socket PATH [--scenario FILE] [--stats]
+//! hfi-sim serve --socket PATH [--scenario FILE] [--device-id ID] [--stats]
 //! hfi-sim qemu [--cache DIR] [--guest-bin FILE] [--out DIR] [--timeout S] [--accel kvm|tcg]
 //!              [--sizes A,B,..] [--repeats N] [--buffers N] [--verbose]
 //! ```
@@ -18,7 +18,7 @@ fn say(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
-const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]\n       hfi-sim serve --socket PATH [--scenario FILE] [--stats]\n       hfi-sim catalog [--out DIR]\n       hfi-sim perf [--out DIR] [--quick]\n       hfi-sim qemu [--cache DIR] [--guest-bin FILE] [--out DIR] [--timeout S] [--accel kvm|tcg] [--sizes A,B,..] [--repeats N] [--buffers N] [--verbose]\n       hfi-sim run <scenario files or dirs> [--jobs N] [--seed N] [--out DIR] [--trace FILE] [--check-determinism]";
+const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]\n       hfi-sim serve --socket PATH [--scenario FILE] [--device-id ID] [--stats]\n       hfi-sim catalog [--out DIR]\n       hfi-sim perf [--out DIR] [--quick]\n       hfi-sim qemu [--cache DIR] [--guest-bin FILE] [--out DIR] [--timeout S] [--accel kvm|tcg] [--sizes A,B,..] [--repeats N] [--buffers N] [--verbose]\n       hfi-sim run <scenario files or dirs> [--jobs N] [--seed N] [--out DIR] [--trace FILE] [--check-determinism]";
 
 fn qemu_cmd(args: &[String]) -> Result<bool, String> {
     let mut o = scenarios::qemu::QemuOptions::new();
@@ -94,17 +94,26 @@ fn demo_cmd(args: &[String]) -> Result<bool, String> {
     Ok(reuse_ok && all_clean)
 }
 
-const SERVE_USAGE: &str = "usage: hfi-sim serve --socket PATH [--scenario FILE] [--stats]";
+const SERVE_USAGE: &str =
+    "usage: hfi-sim serve --socket PATH [--scenario FILE] [--device-id 0x24f0|0x24f1] [--stats]";
 
 fn serve_cmd(args: &[String]) -> Result<bool, String> {
     let mut socket = None;
     let mut stats = false;
+    let mut device_id = None;
     let mut cfg = scenarios::node::NodeConfig::default();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--socket" => socket = Some(PathBuf::from(it.next().ok_or("--socket needs a path")?)),
             "--stats" => stats = true,
+            "--device-id" => {
+                let v = it.next().ok_or("--device-id needs a PCI device ID")?;
+                let hex = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")).unwrap_or(v);
+                let id = u16::from_str_radix(hex, 16)
+                    .map_err(|_| format!("--device-id: {v} is not a hexadecimal u16"))?;
+                device_id = Some(id);
+            }
             "--scenario" => {
                 let p = PathBuf::from(it.next().ok_or("--scenario needs a file")?);
                 let s = scenarios::scenario::load_file(&p).map_err(|e| e.to_string())?;
@@ -117,7 +126,9 @@ fn serve_cmd(args: &[String]) -> Result<bool, String> {
         }
     }
     let socket = socket.ok_or(SERVE_USAGE)?;
-    let counters = scenarios::serve::run(&socket, &cfg)?;
+    let mut served = scenarios::serve::served_config(&cfg);
+    served.device_id = device_id.unwrap_or(served.device_id);
+    let counters = scenarios::serve::run_served(&socket, served)?;
     if stats {
         say(&format!("{}\n", serde_json::to_string_pretty(&counters).map_err(|e| e.to_string())?));
     }

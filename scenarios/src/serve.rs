@@ -21,11 +21,7 @@ extern "C" fn on_signal(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c
 
 /// The served model's configuration for a node configuration (device, peer, rendezvous).
 pub fn served_config(cfg: &NodeConfig) -> ServedConfig {
-    ServedConfig {
-        device: cfg.device.clone(),
-        peer: cfg.peer.clone(),
-        rndv_threshold: cfg.rndv.threshold as usize,
-    }
+    ServedConfig::new(cfg.device.clone(), cfg.peer.clone(), cfg.rndv.threshold as usize)
 }
 
 /// Binds the listening socket at `path` with mode 0600: bound under a temporary name, chmod'ed,
@@ -56,12 +52,17 @@ pub fn bind_socket(path: &Path) -> Result<UnixListener, String> {
 /// Serves `cfg`'s device at `socket` until SIGTERM/SIGINT; returns the counters (server and
 /// device) as JSON.
 pub fn run(socket: &Path, cfg: &NodeConfig) -> Result<serde_json::Value, String> {
+    run_served(socket, served_config(cfg))
+}
+
+/// As [`run`], for a served configuration (e.g. another PCI device ID).
+pub fn run_served(socket: &Path, served: ServedConfig) -> Result<serde_json::Value, String> {
     for sig in [libc::SIGTERM, libc::SIGINT] {
         vmm_sys_util::signal::register_signal_handler(sig, on_signal)
             .map_err(|e| format!("cannot install a signal handler: {e}"))?;
     }
     let listener = bind_socket(socket)?;
-    let model = ModelThread::spawn(served_config(cfg))?;
+    let model = ModelThread::spawn(served)?;
     let mut stats = ServerStats::default();
     let served = serve(&listener, &model, &STOP, &mut stats);
     finish(socket, model, stats, served.map_err(|e| e.to_string()))
@@ -91,7 +92,11 @@ fn finish(
     {
         all.merge(&m);
     }
-    Ok(serde_json::json!({ "server": all.to_json(), "device": dev.get("device") }))
+    Ok(serde_json::json!({
+        "server": all.to_json(),
+        "device": dev.get("device"),
+        "csr_census": dev.get("csr_census"),
+    }))
 }
 
 /// A server on its own thread, stopped by [`ServerThread::stop`] (used by `hfi-sim qemu`).

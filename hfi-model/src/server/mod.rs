@@ -3,17 +3,20 @@
 //! - [`model`]: the model thread (device + DMA memory + remote peer + INTx line), fed over a
 //!   crossbeam channel;
 //! - [`wire`]: the socket side (framing, validation, dispatch) and the accept loop;
-//! - [`pci`]: configuration space;
+//! - [`pci`]: configuration space, with [`pcie_cap`] and [`msix`] capabilities;
 //! - [`stats`]: server counters.
 //!
-//! Interrupts: one INTx line (index 0, one eventfd). Every device vector signalled
+//! Interrupts: INTx by default (index 0, one eventfd). Every device vector signalled
 //! (`take_interrupts`) writes the trigger eventfd once per settle, unless masked through
 //! SET_IRQS ACTION_MASK; an unmask with a pending interrupt signals it. The line is edge-like
 //! (no resample needed); the unmask (resample) fd QEMU sends is kept apart from the trigger fd.
-//! MSI-X would need several fds per SET_IRQS, which the crate's one-fd framing does not carry.
+//! Once SET_IRQS configures MSI-X vectors (index 2, one fd per message: QEMU splits), each
+//! signalled vector writes its own eventfd instead ([`msix`]).
 
 pub mod model;
+pub mod msix;
 pub mod pci;
+pub mod pcie_cap;
 pub mod stats;
 pub mod wire;
 

@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 use vm_memory::{FileOffset, GuestAddress, GuestMemoryAtomic, GuestMemoryMmap, GuestRegionMmap};
 
+use super::msix::MsixVectors;
 use super::pci::ConfigSpace;
 use super::stats::ServerStats;
 use crate::remote::RemotePeer;
@@ -22,6 +23,9 @@ use crate::{DeviceConfig, HfiDevice, Peer, PeerConfig};
 
 /// DMA memory of the served device: the client's DMA_MAP regions.
 pub type DmaMem = GuestMemoryAtomic<GuestMemoryMmap>;
+
+/// `VFIO_PCI_MSIX_IRQ_INDEX`.
+pub const MSIX_IRQ_INDEX: u32 = 2;
 
 /// `VFIO_IRQ_SET_*` flag bits.
 pub mod irq_flags {
@@ -48,6 +52,16 @@ pub struct ServedConfig {
     pub peer: PeerConfig,
     /// Rendezvous threshold of the remote sender.
     pub rndv_threshold: usize,
+    /// PCI device ID: 0x24f0 (discrete, the default) or 0x24f1 (integrated; what hfi1.ko is
+    /// probed with, it skips the EPROM).
+    pub device_id: u16,
+}
+
+impl ServedConfig {
+    /// A configuration with the default device ID (0x24f0).
+    pub fn new(device: DeviceConfig, peer: PeerConfig, rndv_threshold: usize) -> Self {
+        Self { device, peer, rndv_threshold, device_id: hfi_abi::uapi::pci::DEVICE_ID_INTEL0 }
+    }
 }
 
 /// Largest DMA_MAP accepted (64 GiB).
@@ -59,7 +73,7 @@ struct Mapping {
     region: Arc<GuestRegionMmap>,
 }
 
-/// Device + DMA memory + remote peer + config space + INTx line.
+/// Device + DMA memory + remote peer + config space + INTx line + MSI-X vectors.
 pub struct ServedDevice {
     cfg: ServedConfig,
     /// The device.
@@ -73,6 +87,7 @@ pub struct ServedDevice {
     unmask_fd: Option<File>,
     masked: bool,
     pending: bool,
+    msix: MsixVectors,
     /// Server counters (model side).
     pub stats: ServerStats,
 }
@@ -96,25 +111,34 @@ pub enum ServedError {
     /// Peer configuration rejected.
     #[error("peer configuration rejected")]
     Peer(#[from] crate::PeerError),
+    /// Not a device ID hfi1 binds.
+    #[error("device ID {0:#06x} is neither 0x24f0 nor 0x24f1")]
+    DeviceId(u16),
 }
 
 impl ServedDevice {
     /// A device with no DMA memory mapped yet.
     pub fn new(cfg: ServedConfig) -> Result<Self, ServedError> {
+        use hfi_abi::uapi::pci::{DEVICE_ID_INTEL0, DEVICE_ID_INTEL1};
+        if cfg.device_id != DEVICE_ID_INTEL0 && cfg.device_id != DEVICE_ID_INTEL1 {
+            return Err(ServedError::DeviceId(cfg.device_id));
+        }
         let mem = GuestMemoryAtomic::new(GuestMemoryMmap::new());
         let dev = HfiDevice::new(cfg.device.clone(), mem.clone())?;
         let remote = RemotePeer::new(Peer::new(cfg.peer.clone())?, cfg.rndv_threshold);
+        let config = ConfigSpace::new(cfg.device_id);
         Ok(Self {
             cfg,
             dev,
             mem,
             maps: Vec::new(),
             remote,
-            config: ConfigSpace::new(),
+            config,
             trigger: None,
             unmask_fd: None,
             masked: false,
             pending: false,
+            msix: MsixVectors::default(),
             stats: ServerStats::default(),
         })
     }
@@ -143,7 +167,15 @@ impl ServedDevice {
     }
 
     fn deliver_interrupts(&mut self) {
-        if !self.dev.take_interrupts().is_empty() {
+        let vectors = self.dev.take_interrupts();
+        if self.msix.enabled() {
+            // MSI-X: each vector the device signalled (its CceIntMap byte) is its own message.
+            for v in vectors {
+                self.msix.signal(v, &mut self.stats);
+            }
+            return;
+        }
+        if !vectors.is_empty() {
             self.pending = true;
         }
         if self.pending && !self.masked {
@@ -236,7 +268,45 @@ impl ServedDevice {
         }
     }
 
-    /// SET_IRQS; returns an errno. Only INTx (index 0, one vector) exists.
+    /// Config-space write; returns an errno. A write of PCIe DevCtl.InitiateFLR resets the
+    /// function ([`Self::flr`]).
+    pub fn cfg_write(&mut self, offset: u64, data: &[u8]) -> i32 {
+        match self.config.write(offset, data) {
+            Some(w) => {
+                if w.flr {
+                    self.flr();
+                }
+                0
+            }
+            None => libc_errno::EINVAL,
+        }
+    }
+
+    /// Function-level reset: the device model (every CSR, context, RcvArray entry, queued
+    /// packet) and the remote peer go back to their reset state, a pending INTx is dropped.
+    /// Kept: configuration space (identity, capabilities, BAR and COMMAND values: QEMU
+    /// emulates those and the guest restores them), DMA maps, eventfds and the connection.
+    pub fn flr(&mut self) {
+        self.dev.reset();
+        if let Ok(p) = Peer::new(self.cfg.peer.clone()) {
+            self.remote = RemotePeer::new(p, self.cfg.rndv_threshold);
+        }
+        self.pending = false;
+        self.stats.flr_count += 1;
+    }
+
+    /// Number of DMA_MAP regions held.
+    pub fn dma_maps(&self) -> usize {
+        self.maps.len()
+    }
+
+    /// True while MSI-X is the interrupt mode.
+    pub fn msix_enabled(&self) -> bool {
+        self.msix.enabled()
+    }
+
+    /// SET_IRQS; returns an errno. INTx (index 0, one vector) and MSI-X (index 2, 256 vectors,
+    /// [`super::msix`]) exist; MSI, ERR and REQ have no vectors.
     pub fn set_irqs(
         &mut self,
         index: u32,
@@ -246,8 +316,15 @@ impl ServedDevice {
         fd: Option<File>,
     ) -> i32 {
         use irq_flags::*;
+        if index == MSIX_IRQ_INDEX {
+            let e = self.msix.set_irqs(flags, start, count, fd, &mut self.stats);
+            if e == 0 {
+                self.deliver_interrupts();
+            }
+            return e;
+        }
         if index != 0 {
-            // MSI/MSI-X/ERR/REQ have no vectors: disabling them (count 0) is fine.
+            // MSI/ERR/REQ have no vectors: disabling them (count 0) is fine.
             return if count == 0 { 0 } else { libc_errno::EINVAL };
         }
         if start != 0 || count > 1 {
@@ -290,7 +367,7 @@ impl ServedDevice {
     /// DEVICE_RESET: device, config space and remote peer; DMA maps and eventfds stay.
     pub fn reset(&mut self) {
         self.dev.reset();
-        self.config = ConfigSpace::new();
+        self.config = ConfigSpace::new(self.cfg.device_id);
         if let Ok(p) = Peer::new(self.cfg.peer.clone()) {
             self.remote = RemotePeer::new(p, self.cfg.rndv_threshold);
         }
@@ -306,11 +383,16 @@ impl ServedDevice {
         self.publish();
         self.trigger = None;
         self.unmask_fd = None;
+        self.msix.clear();
     }
 
-    /// Device and server counters as JSON.
+    /// Device and server counters, and the CSR census per BAR0 block, as JSON.
     pub fn stats_json(&self) -> serde_json::Value {
-        serde_json::json!({ "server": self.stats.to_json(), "device": self.dev.counters().to_json() })
+        serde_json::json!({
+            "server": self.stats.to_json(),
+            "device": self.dev.counters().to_json(),
+            "csr_census": serde_json::to_value(self.dev.csr_census()).unwrap_or_default(),
+        })
     }
 }
 
@@ -456,9 +538,7 @@ fn handle(dev: &mut ServedDevice, req: Request) -> Reply {
                 Reply::Status(libc_errno::EINVAL)
             }
         }
-        Request::CfgWrite { offset, data } => {
-            Reply::Status(if dev.config.write(offset, &data) { 0 } else { libc_errno::EINVAL })
-        }
+        Request::CfgWrite { offset, data } => Reply::Status(dev.cfg_write(offset, &data)),
         Request::BarRead { offset, len } => {
             let mut d = vec![0u8; len];
             dev.bar_read(offset, &mut d);

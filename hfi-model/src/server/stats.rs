@@ -68,6 +68,16 @@ server_stats! {
     irq_set_unmask_fd_count,
     /// DEVICE_RESETs and resets on disconnect.
     reset_count,
+    /// Function-level resets (PCIe DevCtl.InitiateFLR).
+    flr_count,
+    /// MSI-X messages delivered through a vector's eventfd.
+    irq_msix_trigger_count,
+    /// MSI-X vectors signalled with no eventfd set.
+    irq_msix_no_eventfd_drops,
+    /// SET_IRQS MSI-X vector updates.
+    irq_msix_set_count,
+    /// SET_IRQS MSI-X disables (back to INTx).
+    irq_msix_disable_count,
     /// Packets the remote peer could not answer.
     remote_bad_packet_count,
 }

@@ -345,6 +345,8 @@ impl Conn<'_> {
                 let index = u32_at(b, 8);
                 let (flags, count) = match index {
                     0 => (0b1011u32, 1u32), // EVENTFD | MASKABLE | NORESIZE, one INTx line
+                    // EVENTFD: vectors are set one by one (no NORESIZE).
+                    super::model::MSIX_IRQ_INDEX => (0b0001, super::msix::VECTORS),
                     i if i < NUM_IRQS => (0b1001, 0),
                     _ => return Ok(Out::Error(errno::EINVAL)),
                 };
