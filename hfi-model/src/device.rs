@@ -14,6 +14,9 @@ use crate::counters::Counters;
 use crate::csr_file::{BlockCensus, CsrFile, CsrTouch};
 use crate::dma::{Dma, DmaKind, DmaObserver, DmaTag};
 use crate::engine::{self, Decision, Delivery, Inputs};
+
+/// Most RcvArray log records kept (a full hfi1 probe writes about 20 000).
+pub const RCV_ARRAY_LOG_MAX: usize = 1 << 20;
 use crate::events::{EventQueue, Slab};
 use crate::irq::IntState;
 use crate::packet::{Packet, ParsedHeader};
@@ -143,6 +146,9 @@ pub struct HfiDevice<M: GuestAddressSpace> {
     pub(crate) ctxts: Vec<RcvContext>,
     pub(crate) rcv_array: RcvArrayStore,
     pub(crate) rcv_array_latch: Option<(u32, u32)>,
+    /// Every stored RcvArray write `(index, entry)` and every reset `(u32::MAX, 0)`, when
+    /// recording (the differential check against the upstream driver); survives resets.
+    pub(crate) rcv_array_log: Option<Vec<(u32, u64)>>,
     pub(crate) ints: IntState,
     pub(crate) rbuf_init_done: bool,
     dma: Dma<M>,
@@ -229,6 +235,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             ctxts,
             rcv_array,
             rcv_array_latch: None,
+            rcv_array_log: None,
             ints: IntState::default(),
             rbuf_init_done: false,
             dma: Dma::new(mem),
@@ -255,6 +262,9 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
         }
         self.rcv_array.reset();
         self.rcv_array_latch = None;
+        if let Some(log) = &mut self.rcv_array_log {
+            log.push((u32::MAX, 0));
+        }
         self.ints = IntState::default();
         self.rbuf_init_done = false;
         self.queue.clear();
@@ -616,6 +626,21 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
         let mask = self.global.get(self.gslots.int_mask..self.gslots.int_mask + 12).unwrap_or(&[]);
         let map = self.global.get(self.gslots.int_map..self.gslots.int_map + 96).unwrap_or(&[]);
         self.ints.raise(src, mask, map, &mut self.counters);
+    }
+
+    /// Starts (or stops) recording RcvArray writes and resets; a recording in progress is
+    /// kept when turned on again. At most [`RCV_ARRAY_LOG_MAX`] records are kept.
+    pub fn record_rcv_array(&mut self, on: bool) {
+        if !on {
+            self.rcv_array_log = None;
+        } else if self.rcv_array_log.is_none() {
+            self.rcv_array_log = Some(Vec::new());
+        }
+    }
+
+    /// The recorded RcvArray writes and resets, in order.
+    pub fn rcv_array_log(&self) -> &[(u32, u64)] {
+        self.rcv_array_log.as_deref().unwrap_or(&[])
     }
 
     /// BAR0 size.

@@ -16,7 +16,7 @@ use vm_memory::GuestAddressSpace;
 
 use crate::chip_regs::CHIP_REGS;
 use crate::csr_file::CsrFile;
-use crate::device::HfiDevice;
+use crate::device::{HfiDevice, RCV_ARRAY_LOG_MAX};
 use crate::regs::{
     kreg, Access, ReadHook, RegSpec, Side, Slot, GLOBAL_REGS, KERNEL_REGS, USER_REGS,
 };
@@ -387,7 +387,14 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             }
         };
         match self.rcv_array.write(i, value) {
-            WriteOutcome::Stored => self.counters.rcvarray_write_count += 1,
+            WriteOutcome::Stored => {
+                self.counters.rcvarray_write_count += 1;
+                if let Some(log) =
+                    self.rcv_array_log.as_mut().filter(|l| l.len() < RCV_ARRAY_LOG_MAX)
+                {
+                    log.push((i, value));
+                }
+            }
             WriteOutcome::IgnoredWriteDisabled => self.counters.rcvarray_write_disabled_count += 1,
             WriteOutcome::OutOfRange => self.counters.mmio_unknown_write_count += 1,
         }

@@ -55,12 +55,20 @@ pub struct ServedConfig {
     /// PCI device ID: 0x24f0 (discrete, the default) or 0x24f1 (integrated; what hfi1.ko is
     /// probed with, it skips the EPROM).
     pub device_id: u16,
+    /// Record every RcvArray write and reset (reported as `rcv_array_log` in the stats).
+    pub record_rcv_array: bool,
 }
 
 impl ServedConfig {
-    /// A configuration with the default device ID (0x24f0).
+    /// A configuration with the default device ID (0x24f0), not recording.
     pub fn new(device: DeviceConfig, peer: PeerConfig, rndv_threshold: usize) -> Self {
-        Self { device, peer, rndv_threshold, device_id: hfi_abi::uapi::pci::DEVICE_ID_INTEL0 }
+        Self {
+            device,
+            peer,
+            rndv_threshold,
+            device_id: hfi_abi::uapi::pci::DEVICE_ID_INTEL0,
+            record_rcv_array: false,
+        }
     }
 }
 
@@ -124,7 +132,8 @@ impl ServedDevice {
             return Err(ServedError::DeviceId(cfg.device_id));
         }
         let mem = GuestMemoryAtomic::new(GuestMemoryMmap::new());
-        let dev = HfiDevice::new(cfg.device.clone(), mem.clone())?;
+        let mut dev = HfiDevice::new(cfg.device.clone(), mem.clone())?;
+        dev.record_rcv_array(cfg.record_rcv_array);
         let remote = RemotePeer::new(Peer::new(cfg.peer.clone())?, cfg.rndv_threshold);
         let config = ConfigSpace::new(cfg.device_id);
         Ok(Self {
@@ -392,6 +401,7 @@ impl ServedDevice {
             "server": self.stats.to_json(),
             "device": self.dev.counters().to_json(),
             "csr_census": serde_json::to_value(self.dev.csr_census()).unwrap_or_default(),
+            "rcv_array_log": self.dev.rcv_array_log(),
         })
     }
 }
