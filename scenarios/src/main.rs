@@ -4,7 +4,7 @@
 //! hfi-sim demo [--out DIR] [--seed N] [--quick]
 //! hfi-sim serve --socket PATH [--scenario FILE] [--device-id ID] [--stats]
 //! hfi-sim qemu [--cache DIR] [--guest-bin FILE] [--out DIR] [--timeout S] [--accel kvm|tcg]
-//!              [--sizes A,B,..] [--repeats N] [--buffers N] [--verbose]
+//!              [--sizes A,B,..] [--repeats N] [--buffers N] [--kernel-driver] [--verbose]
 //! ```
 
 use std::io::Write;
@@ -18,10 +18,15 @@ fn say(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
-const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]\n       hfi-sim serve --socket PATH [--scenario FILE] [--device-id ID] [--stats]\n       hfi-sim catalog [--out DIR]\n       hfi-sim perf [--out DIR] [--quick]\n       hfi-sim qemu [--cache DIR] [--guest-bin FILE] [--out DIR] [--timeout S] [--accel kvm|tcg] [--sizes A,B,..] [--repeats N] [--buffers N] [--verbose]\n       hfi-sim run <scenario files or dirs> [--jobs N] [--seed N] [--out DIR] [--trace FILE] [--check-determinism]";
+const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]\n       hfi-sim serve --socket PATH [--scenario FILE] [--device-id ID] [--stats]\n       hfi-sim catalog [--out DIR]\n       hfi-sim perf [--out DIR] [--quick]\n       hfi-sim qemu [--cache DIR] [--guest-bin FILE] [--out DIR] [--timeout S] [--accel kvm|tcg] [--sizes A,B,..] [--repeats N] [--buffers N] [--kernel-driver] [--verbose]\n       hfi-sim run <scenario files or dirs> [--jobs N] [--seed N] [--out DIR] [--trace FILE] [--check-determinism]";
 
 fn qemu_cmd(args: &[String]) -> Result<bool, String> {
     let mut o = scenarios::qemu::QemuOptions::new();
+    let mut kernel = false;
+    if args.iter().any(|a| a == "--kernel-driver") {
+        o.work = scenarios::qemu::kdrv::default_work();
+        o.timeout = scenarios::qemu::kdrv::DEFAULT_TIMEOUT;
+    }
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || it.next().ok_or(format!("{a} needs a value"));
@@ -45,10 +50,16 @@ fn qemu_cmd(args: &[String]) -> Result<bool, String> {
             "--repeats" => o.repeats = num(val()?)?.clamp(1, 10_000) as u32,
             "--buffers" => o.buffers = num(val()?)?.clamp(1, 64) as u32,
             "--verbose" => o.verbose = true,
+            "--kernel-driver" => kernel = true,
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
     let mut stdout = std::io::stdout();
+    if kernel {
+        let r = scenarios::qemu::kdrv::run(&o, &mut stdout)?;
+        say(&scenarios::qemu::kdrv::summary(&r));
+        return Ok(r.failures.is_empty());
+    }
     let r = scenarios::qemu::run(&o, &mut stdout)?;
     say(&scenarios::qemu::run::summary(&r));
     Ok(r.passed())

@@ -96,6 +96,7 @@ fn finish(
         "server": all.to_json(),
         "device": dev.get("device"),
         "csr_census": dev.get("csr_census"),
+        "rcv_array_log": dev.get("rcv_array_log"),
     }))
 }
 
@@ -110,8 +111,13 @@ pub struct ServerThread {
 impl ServerThread {
     /// Binds `socket` (listening when this returns) and serves `cfg`'s device on a thread.
     pub fn start(socket: &Path, cfg: &NodeConfig) -> Result<Self, String> {
+        Self::start_served(socket, served_config(cfg))
+    }
+
+    /// As [`ServerThread::start`], for a served configuration (device ID, recording).
+    pub fn start_served(socket: &Path, served: ServedConfig) -> Result<Self, String> {
         let listener = bind_socket(socket)?;
-        let model = ModelThread::spawn(served_config(cfg))?;
+        let model = ModelThread::spawn(served)?;
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let path = socket.to_path_buf();

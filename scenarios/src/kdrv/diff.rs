@@ -72,6 +72,73 @@ impl Replay {
     pub fn pins(&self) -> u64 {
         self.rig.space().total_pins()
     }
+
+    /// Our RcvArray stores as the model would log them: flushes and WC fills (WRITE_ENABLE
+    /// clear, ignored by the hardware) left out.
+    pub fn rcv_array_log(&self) -> Vec<(u32, u64)> {
+        self.rig
+            .hw
+            .ops
+            .iter()
+            .copied()
+            .filter(|&(i, v)| i != u32::MAX && hfi_abi::RcvArrayEntry(v).write_enable())
+            .collect()
+    }
+
+    /// The context's first expected RcvArray entry.
+    pub fn expected_base(&self) -> u32 {
+        self.rig.ctx.expected_base()
+    }
+}
+
+/// One change of an expected RcvArray entry of the context: relative entry, and what it maps
+/// now (size code, buffer, page in the buffer) or `None` for invalid. Addresses are compared
+/// as page identities (the physical frames differ between the guest and the replay).
+pub type EntryChange = (u32, Option<(u8, usize, u64)>);
+
+/// The changes of entries `[base, base + count)` in `log` (after the last reset before the
+/// first change; writes that leave an entry as it was are not changes), with DMA addresses
+/// mapped to (buffer, page) through `frames` (each buffer's frames in page order).
+pub fn entry_changes(
+    log: &[(u32, u64)],
+    base: u32,
+    count: u32,
+    frames: &[Vec<u64>],
+) -> Vec<EntryChange> {
+    let mut page_of = BTreeMap::new();
+    for (b, fs) in frames.iter().enumerate() {
+        for (p, &f) in fs.iter().enumerate() {
+            page_of.entry(f).or_insert((b, p as u64));
+        }
+    }
+    let mut state: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut out = Vec::new();
+    for &(i, raw) in log {
+        if i == u32::MAX {
+            state.clear();
+            out.clear();
+            continue;
+        }
+        if i < base || i >= base + count {
+            continue;
+        }
+        let e = hfi_abi::RcvArrayEntry(raw);
+        let now = if e.is_valid() { Some(raw) } else { None };
+        let before = state.get(&i).copied().filter(|&v| hfi_abi::RcvArrayEntry(v).is_valid());
+        if now == before {
+            continue;
+        }
+        match now {
+            Some(v) => state.insert(i, v),
+            None => state.remove(&i),
+        };
+        let what = now.map(|_| {
+            let (b, p) = page_of.get(&(e.dma_addr() >> 12)).copied().unwrap_or((usize::MAX, 0));
+            (e.buf_size().code(), b, p)
+        });
+        out.push((i - base, what));
+    }
+    out
 }
 
 impl ScriptFd for Replay {
@@ -163,6 +230,12 @@ pub struct DiffReport {
     pub differences: usize,
     /// Valid RcvArray entries and page pins our side left after the script.
     pub ours_left: (usize, u64),
+    /// Expected-entry changes compared (kernel, ours); 0 / 0 when no kernel log was given.
+    pub entry_changes: (usize, usize),
+    /// First differing entry change (index into the lists), if any.
+    pub first_entry_difference: Option<usize>,
+    /// The changes around the first difference (kernel, ours), up to 4 either side.
+    pub around_difference: (Vec<EntryChange>, Vec<EntryChange>),
 }
 
 fn decode(tids: &[u32]) -> Vec<(u32, u32, u32)> {
@@ -171,7 +244,16 @@ fn decode(tids: &[u32]) -> Vec<(u32, u32, u32)> {
 
 /// Replays the kernel's run and compares. `kernel` is the guest's step list (with the frames
 /// of each allocation).
-pub fn compare(ci: &ScriptCtxtInfo, kernel: &[StepResult]) -> Result<DiffReport, String> {
+///
+/// With the kernel run's RcvArray log, the expected-entry changes (which entry, which size,
+/// which page of which buffer, and when it is invalidated) are compared too; the kernel
+/// context's expected base is found from the first TID_UPDATE (its first tidinfo's entry holds
+/// the first page of buffer 0).
+pub fn compare(
+    ci: &ScriptCtxtInfo,
+    kernel: &[StepResult],
+    kernel_log: Option<&[(u32, u64)]>,
+) -> Result<DiffReport, String> {
     let layouts: Vec<Vec<u64>> =
         kernel.iter().filter(|r| r.what.starts_with("Alloc")).map(|r| r.frames.clone()).collect();
     let mut replay = Replay::new(ci, layouts)?;
@@ -188,13 +270,71 @@ pub fn compare(ci: &ScriptCtxtInfo, kernel: &[StepResult]) -> Result<DiffReport,
             StepDiff { step: i, what: format!("{s:?}"), same: kt == ot, kernel: kt, ours: ot }
         })
         .collect();
-    let differences = steps.iter().filter(|d| !d.same).count();
+    let mut differences = steps.iter().filter(|d| !d.same).count();
+    let (mut entry_counts, mut first_entry_difference) = ((0, 0), None);
+    let mut around = (Vec::new(), Vec::new());
+    if let Some(log) = kernel_log {
+        let kframes: Vec<Vec<u64>> = kernel
+            .iter()
+            .filter(|r| r.what.starts_with("Alloc"))
+            .map(|r| r.frames.clone())
+            .collect();
+        let oframes: Vec<Vec<u64>> =
+            ours.iter().filter(|r| r.what.starts_with("Alloc")).map(|r| r.frames.clone()).collect();
+        let count = replay.rig.ctx.expected_count();
+        let kbase = kernel_base(log, kernel, &kframes)
+            .ok_or("cannot find the kernel context's expected base in the RcvArray log")?;
+        let k = entry_changes(segment(log), kbase, count, &kframes);
+        let o = entry_changes(&replay.rcv_array_log(), replay.expected_base(), count, &oframes);
+        entry_counts = (k.len(), o.len());
+        first_entry_difference = (0..k.len().max(o.len())).find(|&i| k.get(i) != o.get(i));
+        if let Some(i) = first_entry_difference {
+            differences += 1;
+            let r = i.saturating_sub(4)..i + 5;
+            around = (
+                k.get(r.start.min(k.len())..r.end.min(k.len())).unwrap_or(&[]).to_vec(),
+                o.get(r.start.min(o.len())..r.end.min(o.len())).unwrap_or(&[]).to_vec(),
+            );
+        }
+    }
     Ok(DiffReport {
         kernel_ctxt: *ci,
         steps,
         differences,
         ours_left: (replay.live_entries(), replay.pins()),
+        entry_changes: entry_counts,
+        first_entry_difference,
+        around_difference: around,
     })
+}
+
+/// The part of a recorded log the script ran in: after the last reset, not counting a reset
+/// at the very end (the disconnect when QEMU exits).
+pub fn segment(log: &[(u32, u64)]) -> &[(u32, u64)] {
+    let end = match log.last() {
+        Some(&(u32::MAX, _)) => log.len() - 1,
+        _ => log.len(),
+    };
+    let body = log.get(..end).unwrap_or(log);
+    let start = body.iter().rposition(|e| e.0 == u32::MAX).map_or(0, |p| p + 1);
+    body.get(start..).unwrap_or(body)
+}
+
+/// The kernel context's first expected entry: the entry whose first valid write maps the first
+/// page of buffer 0, minus that TID's relative entry.
+fn kernel_base(log: &[(u32, u64)], kernel: &[StepResult], frames: &[Vec<u64>]) -> Option<u32> {
+    let first_update =
+        kernel.iter().find(|r| r.what.starts_with("Update") && !r.tids.is_empty())?;
+    let rel = TidInfo(*first_update.tids.first()?).rel_entry()?;
+    let frame = *frames.first()?.first()?;
+    segment(log)
+        .iter()
+        .find(|&&(i, v)| {
+            i != u32::MAX
+                && hfi_abi::RcvArrayEntry(v).is_valid()
+                && hfi_abi::RcvArrayEntry(v).dma_addr() >> 12 == frame
+        })
+        .and_then(|&(i, _)| i.checked_sub(rel))
 }
 
 #[cfg(test)]
@@ -220,16 +360,24 @@ mod tests {
             vec![0; 16],
         ];
         let mut first = Replay::new(&ci, layouts.clone()).unwrap();
-        let mut kernel = tidscript::run(&tidscript::standard(), &mut first);
-        let mut n = 0;
-        for (r, l) in kernel.iter_mut().filter(|r| r.what.starts_with("Alloc")).zip(&layouts) {
-            r.frames = l.clone();
-            n += 1;
+        let kernel = tidscript::run(&tidscript::standard(), &mut first);
+        // The replay reproduced each layout's runs of contiguous frames.
+        let allocs: Vec<&StepResult> =
+            kernel.iter().filter(|r| r.what.starts_with("Alloc")).collect();
+        assert_eq!(allocs.len(), 4);
+        for (a, l) in allocs.iter().zip(&layouts) {
+            assert_eq!(runs(&a.frames), runs(l));
         }
-        assert_eq!(n, 4);
-        let d = compare(&ci, &kernel).unwrap();
+        let mut log = first.rcv_array_log();
+        // As recorded by the model: an FLR before, the disconnect's reset after.
+        log.insert(0, (u32::MAX, 0));
+        log.push((u32::MAX, 0));
+        let d = compare(&ci, &kernel, Some(&log)).unwrap();
         assert_eq!(d.differences, 0, "{:#?}", d.steps);
         assert_eq!(d.ours_left, (0, 0));
+        assert!(d.entry_changes.0 > 20, "{:?}", d.entry_changes);
+        assert_eq!(d.entry_changes.0, d.entry_changes.1);
+        assert_eq!(d.first_entry_difference, None);
         // Contiguous 256 pages: one 1 MiB pageset is split by hfi1's size limit into TIDs
         // whose lengths are powers of two.
         let upd = &d.steps[4].ours;
@@ -239,6 +387,12 @@ mod tests {
         assert_eq!(d.steps[8].ours.1.len(), d.steps[4].ours.1.len());
         let mut planted = kernel.clone();
         planted[5].tids[0] ^= 1;
-        assert_eq!(compare(&ci, &planted).unwrap().differences, 1);
+        assert_eq!(compare(&ci, &planted, None).unwrap().differences, 1);
+        // A kernel that programmed one entry with another page is caught too.
+        let mut log2 = log.clone();
+        let pos = log2.iter().rposition(|&(_, v)| hfi_abi::RcvArrayEntry(v).is_valid()).unwrap();
+        log2[pos].1 += 1 << 12;
+        let d2 = compare(&ci, &kernel, Some(&log2)).unwrap();
+        assert!(d2.first_entry_difference.is_some());
     }
 }

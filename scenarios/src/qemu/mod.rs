@@ -12,6 +12,7 @@
 
 pub mod env;
 pub mod initramfs;
+pub mod kdrv;
 pub mod run;
 
 pub use env::{build_guest_binary, default_cache, QemuEnv};

@@ -183,36 +183,53 @@ pub fn run(opts: &QemuOptions, out: &mut dyn Write) -> Result<QemuReport, String
     Ok(report)
 }
 
-fn boot_guest(
+/// What to boot: kernel, command line and the devices besides the defaults.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    /// The kernel image.
+    pub kernel: PathBuf,
+    /// Kernel command line.
+    pub append: String,
+    /// `-device` arguments, in order.
+    pub devices: Vec<String>,
+}
+
+/// How a boot ended.
+#[derive(Clone, Debug, Default)]
+pub struct Boot {
+    /// Every console line (QEMU's stderr prefixed with `qemu stderr: `).
+    pub console: Vec<String>,
+    /// Seconds from QEMU start to its exit (or the kill).
+    pub total_s: f64,
+    /// Killed at the deadline.
+    pub timed_out: bool,
+}
+
+/// Boots `machine` with `initrd` under a deadline; each console line goes to `on_line` with
+/// the seconds since QEMU started. QEMU is killed and reaped on every path.
+pub fn boot(
     env: &QemuEnv,
-    opts: &QemuOptions,
     accel: &str,
+    timeout: Duration,
+    machine: &Machine,
     initrd: &Path,
-    socket: &Path,
-    report: &mut QemuReport,
-    out: &mut dyn Write,
-) -> Result<(), String> {
-    let vmlinuz = env.kernel_cloud.join("vmlinuz");
-    let device = serde_json::json!({
-        "driver": "vfio-user-pci",
-        "socket": { "path": socket.to_string_lossy(), "type": "unix" }
-    });
+    on_line: &mut dyn FnMut(&str, f64),
+) -> Result<Boot, String> {
     let mut cmd: Command = env.qemu_command();
     cmd.args(["-accel", accel, "-m", "512M", "-smp", "1", "-nodefaults", "-no-user-config"])
         .args(["-display", "none", "-serial", "stdio", "-no-reboot", "-bios", "qboot.rom"])
         .args(["-object", "memory-backend-memfd,id=mem,size=512M,share=on"])
         .args(["-machine", "q35,memory-backend=mem"])
         .arg("-kernel")
-        .arg(&vmlinuz)
+        .arg(&machine.kernel)
         .arg("-initrd")
         .arg(initrd)
-        .args(["-append", "console=ttyS0 quiet panic=-1 intel_iommu=on iommu=pt"])
-        .args(["-device", "intel-iommu,intremap=off,caching-mode=on"])
-        .arg("-device")
-        .arg(device.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .arg("-append")
+        .arg(&machine.append);
+    for d in &machine.devices {
+        cmd.arg("-device").arg(d);
+    }
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let t0 = wall();
     let mut child = Reaper(cmd.spawn().map_err(|e| format!("cannot start QEMU: {e}"))?);
     let (tx, rx) = mpsc::channel::<String>();
@@ -234,20 +251,19 @@ fn boot_guest(
         }));
     }
     drop(tx);
-    let mut console = Vec::new();
-    let deadline = t0 + opts.timeout;
-    let mut timed_out = false;
+    let mut b = Boot::default();
+    let deadline = t0 + timeout;
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(line) => {
-                handle_line(&line, t0, report, opts.verbose, out);
-                console.push(line);
+                on_line(&line, t0.elapsed().as_secs_f64());
+                b.console.push(line);
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
         if wall() > deadline {
-            timed_out = true;
+            b.timed_out = true;
             break;
         }
     }
@@ -255,10 +271,36 @@ fn boot_guest(
     for r in readers {
         let _ = r.join();
     }
-    report.total_s = t0.elapsed().as_secs_f64();
+    b.total_s = t0.elapsed().as_secs_f64();
+    Ok(b)
+}
+
+fn boot_guest(
+    env: &QemuEnv,
+    opts: &QemuOptions,
+    accel: &str,
+    initrd: &Path,
+    socket: &Path,
+    report: &mut QemuReport,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let device = serde_json::json!({
+        "driver": "vfio-user-pci",
+        "socket": { "path": socket.to_string_lossy(), "type": "unix" }
+    });
+    let machine = Machine {
+        kernel: env.kernel_cloud.join("vmlinuz"),
+        append: "console=ttyS0 quiet panic=-1 intel_iommu=on iommu=pt".into(),
+        devices: vec!["intel-iommu,intremap=off,caching-mode=on".into(), device.to_string()],
+    };
+    let verbose = opts.verbose;
+    let b = boot(env, accel, opts.timeout, &machine, initrd, &mut |line, t| {
+        handle_line(line, t, report, verbose, out)
+    })?;
+    report.total_s = b.total_s;
     let log = opts.work.join("console.log");
-    let _ = std::fs::write(&log, console.join("\n"));
-    if timed_out {
+    let _ = std::fs::write(&log, b.console.join("\n"));
+    if b.timed_out {
         report.failures.push(format!(
             "QEMU did not finish within {} s (killed); console in {}",
             opts.timeout.as_secs(),
@@ -268,13 +310,7 @@ fn boot_guest(
     Ok(())
 }
 
-fn handle_line(
-    line: &str,
-    t0: Instant,
-    report: &mut QemuReport,
-    verbose: bool,
-    out: &mut dyn Write,
-) {
+fn handle_line(line: &str, t: f64, report: &mut QemuReport, verbose: bool, out: &mut dyn Write) {
     let Some((kind, rest)) = guest::report::parse(line) else {
         if verbose || line.starts_with("qemu stderr") {
             let _ = writeln!(out, "  | {line}");
@@ -283,7 +319,7 @@ fn handle_line(
     };
     let _ = writeln!(out, "guest: {kind} {rest}");
     match kind {
-        "boot" => report.boot_s = t0.elapsed().as_secs_f64(),
+        "boot" => report.boot_s = t,
         "uptime" => report.guest_uptime_s = rest.trim().parse().unwrap_or(0.0),
         "row" => {
             if let Ok(v) = serde_json::from_str(rest) {

@@ -1,0 +1,279 @@
+//! `hfi-sim qemu --kernel-driver`: the unmodified upstream `hfi1.ko` probes the served model
+//! (issue #8, tier A), and its TID ioctls are checked against our driver.
+//!
+//! The bookworm generic kernel boots on q35 with the HFI (device 0x24f1, B-step, functional
+//! simulator) behind a `pcie-root-port` and no vIOMMU (the kernel driver uses the DMA API;
+//! QEMU DMA-maps all of the shared guest RAM). The guest insmods `ib_core ib_uverbs rdmavt
+//! i2c-algo-bit hfi1` with `loopback=1 num_vls=1 num_sdma=1 krcvqs=1 num_user_contexts=4`,
+//! runs `hfi-guest tid-script` on `/dev/hfi1_0`, prints the hfi1 kernel log and powers off.
+//! Soft lock-ups and hung tasks panic the guest (`panic=-1` ends QEMU); the whole run has a
+//! deadline. The host then replays the script through our driver and compares
+//! ([`crate::kdrv::diff`]), and reports the probe time, the CSRs the driver touched (the
+//! model's census) and the RcvArray state the kernel left.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::env::{build_guest_binary, build_image, ImageSpec, QemuEnv};
+use super::run::{boot, Machine, QemuOptions};
+use crate::kdrv::diff::{self, DiffReport};
+use crate::node::NodeConfig;
+use crate::serve::{served_config, ServerThread};
+use guest::tidscript::{ScriptCtxtInfo, StepResult};
+
+/// hfi1 module parameters (hfi1-probe.md's recommendation).
+pub const HFI1_PARAMS: &str = "loopback=1 num_vls=1 num_sdma=1 krcvqs=1 num_user_contexts=4";
+
+/// Everything the kernel-driver run found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct KdrvReport {
+    /// Seconds from QEMU start to init.
+    pub boot_s: f64,
+    /// Seconds from QEMU start to the end of `insmod hfi1` (the probe).
+    pub probe_s: f64,
+    /// Seconds from QEMU start to its exit.
+    pub total_s: f64,
+    /// `/dev/hfi1_0` existed after the probe.
+    pub cdev: bool,
+    /// The hfi1 lines of the kernel log.
+    pub dmesg: Vec<String>,
+    /// CTXT_INFO of the context the script got.
+    pub ctxt: Option<ScriptCtxtInfo>,
+    /// The script's steps as the kernel answered.
+    pub steps: Vec<StepResult>,
+    /// The comparison with our driver.
+    pub diff: Option<DiffReport>,
+    /// Distinct BAR0 CSR offsets the driver touched (the model's census, all blocks).
+    pub csrs_touched: u64,
+    /// The census per block.
+    pub census: Value,
+    /// RcvArray writes the model recorded; valid entries left after the script (before the
+    /// disconnect's reset).
+    pub rcv_array_writes: usize,
+    /// Valid RcvArray entries when the guest finished (eager and expected, all contexts).
+    pub rcv_array_valid_at_end: usize,
+    /// Guest errors.
+    pub errors: Vec<String>,
+    /// Failed checks.
+    pub failures: Vec<String>,
+}
+
+fn u(v: &Value, k: &str) -> u64 {
+    v.get(k).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// Runs the kernel-driver end-to-end check.
+pub fn run(opts: &QemuOptions, out: &mut dyn Write) -> Result<KdrvReport, String> {
+    let env = QemuEnv::setup(&opts.cache)?;
+    let _ = writeln!(out, "qemu: {}", env.version);
+    let guest_bin = match &opts.guest_bin {
+        Some(p) => p.clone(),
+        None => build_guest_binary(&opts.cache.join("guest-target"))?,
+    };
+    std::fs::create_dir_all(&opts.work)
+        .map_err(|e| format!("cannot create {}: {e}", opts.work.display()))?;
+    let spec = ImageSpec {
+        kernel: env.kernel_generic.clone(),
+        modules: vec![
+            ("ib_core".into(), String::new()),
+            ("ib_uverbs".into(), String::new()),
+            ("rdmavt".into(), String::new()),
+            ("i2c-algo-bit".into(), String::new()),
+            ("hfi1".into(), HFI1_PARAMS.into()),
+        ],
+        programs: vec![("hfi-guest".into(), guest_bin)],
+        commands: vec![
+            "echo \"HFI-GUEST probed $(cut -d' ' -f1 /proc/uptime)\"".into(),
+            "test -c /dev/hfi1_0 && echo \"HFI-GUEST cdev present\"".into(),
+            "/bin/hfi-guest tid-script /dev/hfi1_0".into(),
+            "dmesg | grep -i hfi1 | sed 's/^/HFI-GUEST dmesg /'".into(),
+        ],
+    };
+    let initrd = opts.work.join("initrd-kdrv.cpio");
+    std::fs::write(&initrd, build_image(&env, &spec)?)
+        .map_err(|e| format!("cannot write the image: {e}"))?;
+    let socket = opts.work.join(format!("hfi-kdrv-{}.sock", std::process::id()));
+    let mut served = served_config(&NodeConfig::default());
+    served.device_id = hfi_abi::uapi::pci::DEVICE_ID_INTEL1;
+    served.record_rcv_array = true;
+    let server = ServerThread::start_served(&socket, served)?;
+    let device = serde_json::json!({
+        "driver": "vfio-user-pci",
+        "socket": { "path": socket.to_string_lossy(), "type": "unix" },
+        "bus": "rp0",
+    });
+    let machine = Machine {
+        kernel: env.kernel_generic.join("vmlinuz"),
+        append: "console=ttyS0 quiet panic=-1 softlockup_panic=1 hung_task_panic=1 \
+                 hung_task_timeout_secs=60 nmi_watchdog=0"
+            .into(),
+        devices: vec!["pcie-root-port,id=rp0,chassis=1,slot=1".into(), device.to_string()],
+    };
+    let accel = opts.accel.clone().unwrap_or_else(|| "tcg".into());
+    let mut r = KdrvReport::default();
+    let verbose = opts.verbose;
+    let booted = boot(&env, &accel, opts.timeout, &machine, &initrd, &mut |line, t| {
+        on_line(line, t, &mut r, verbose, out)
+    });
+    let stats = server.stop().unwrap_or_else(Value::String);
+    let b = booted?;
+    r.total_s = b.total_s;
+    let log = opts.work.join("console-kdrv.log");
+    let _ = std::fs::write(&log, b.console.join("\n"));
+    if b.timed_out {
+        r.failures.push(format!(
+            "QEMU did not finish within {} s (killed); console in {}",
+            opts.timeout.as_secs(),
+            log.display()
+        ));
+    }
+    let log = census(&stats, &mut r);
+    check(&mut r, &log);
+    let json = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
+    let path = opts.work.join("kdrv.json");
+    std::fs::write(&path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(r)
+}
+
+fn on_line(line: &str, t: f64, r: &mut KdrvReport, verbose: bool, out: &mut dyn Write) {
+    let Some((kind, rest)) = guest::report::parse(line) else {
+        if verbose || line.starts_with("qemu stderr") || line.contains("hfi1") {
+            let _ = writeln!(out, "  | {line}");
+        }
+        return;
+    };
+    match kind {
+        "boot" => r.boot_s = t,
+        "probed" => r.probe_s = t,
+        "cdev" => r.cdev = true,
+        "dmesg" => r.dmesg.push(rest.to_string()),
+        "ctxt-info" => r.ctxt = serde_json::from_str(rest).ok(),
+        "tidstep" => {
+            if let Ok(s) = serde_json::from_str(rest) {
+                r.steps.push(s);
+            }
+        }
+        "error" => r.errors.push(rest.to_string()),
+        _ => {}
+    }
+    if kind != "dmesg" || verbose {
+        let _ = writeln!(out, "guest: {kind} {rest}");
+    }
+}
+
+/// Fills the census and the RcvArray figures from the server's counters; returns the log.
+fn census(stats: &Value, r: &mut KdrvReport) -> Vec<(u32, u64)> {
+    let c = stats.get("csr_census").cloned().unwrap_or(Value::Null);
+    r.csrs_touched = c.as_object().map_or(0, |o| o.values().map(|b| u(b, "touched")).sum::<u64>());
+    r.census = c;
+    let log: Vec<(u32, u64)> = stats
+        .get("rcv_array_log")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    r.rcv_array_writes = log.iter().filter(|e| e.0 != u32::MAX).count();
+    // The state when the guest finished: replay up to the last reset, which is the
+    // disconnect at QEMU's exit (the probe's FLR comes before everything else).
+    let last = log.iter().rposition(|e| e.0 == u32::MAX).unwrap_or(log.len());
+    let mut state = std::collections::BTreeMap::new();
+    for &(i, v) in log.get(..last).unwrap_or(&[]) {
+        if i == u32::MAX {
+            state.clear();
+        } else {
+            state.insert(i, v);
+        }
+    }
+    r.rcv_array_valid_at_end =
+        state.values().filter(|&&v| hfi_abi::RcvArrayEntry(v).is_valid()).count();
+    log
+}
+
+fn check(r: &mut KdrvReport, log: &[(u32, u64)]) {
+    if !r.cdev {
+        r.failures.push("hfi1.ko did not create /dev/hfi1_0".into());
+    }
+    for e in &r.errors {
+        r.failures.push(format!("guest error: {e}"));
+    }
+    let n = guest::tidscript::standard().len();
+    if r.steps.len() != n {
+        r.failures.push(format!("the guest ran {} of {n} script steps", r.steps.len()));
+        return;
+    }
+    match &r.ctxt {
+        Some(ci) => match diff::compare(ci, &r.steps, Some(log)) {
+            Ok(d) => {
+                if d.differences > 0 {
+                    r.failures.push(format!(
+                        "{} script steps differ between hfi1.ko and our driver",
+                        d.differences
+                    ));
+                }
+                r.diff = Some(d);
+            }
+            Err(e) => r.failures.push(format!("replay failed: {e}")),
+        },
+        None => r.failures.push("no CTXT_INFO from the guest".into()),
+    }
+}
+
+/// The report as text.
+pub fn summary(r: &KdrvReport) -> String {
+    let mut s = format!(
+        "\nhfi1.ko: guest init after {:.1} s, probe done after {:.1} s, QEMU exit after {:.1} s; /dev/hfi1_0: {}\n",
+        r.boot_s, r.probe_s, r.total_s, if r.cdev { "yes" } else { "NO" }
+    );
+    s.push_str(&format!(
+        "CSRs touched by hfi1.ko: {} distinct offsets; RcvArray writes recorded: {}; valid entries when the guest finished: {}\n",
+        r.csrs_touched, r.rcv_array_writes, r.rcv_array_valid_at_end
+    ));
+    if let Some(ci) = &r.ctxt {
+        s.push_str(&format!("context: {ci:?}\n"));
+    }
+    if let Some(d) = &r.diff {
+        for st in &d.steps {
+            s.push_str(&format!(
+                "{:>2} {:<40} kernel errno {:>3} tids {:>3} value {:>8} | ours errno {:>3} tids {:>3} value {:>8}  {}\n",
+                st.step,
+                st.what,
+                st.kernel.0,
+                st.kernel.1.len(),
+                st.kernel.2,
+                st.ours.0,
+                st.ours.1.len(),
+                st.ours.2,
+                if st.same { "same" } else { "DIFFERENT" }
+            ));
+        }
+        s.push_str(&format!(
+            "RcvArray expected-entry changes: kernel {}, ours {}, first difference: {:?}\n",
+            d.entry_changes.0, d.entry_changes.1, d.first_entry_difference
+        ));
+        if d.first_entry_difference.is_some() {
+            s.push_str(&format!(
+                "  kernel around it: {:?}\n  ours around it:   {:?}\n",
+                d.around_difference.0, d.around_difference.1
+            ));
+        }
+        s.push_str(&format!("differential: {} differences\n", d.differences));
+    }
+    if r.failures.is_empty() {
+        s.push_str("hfi1.ko end-to-end: PASS\n");
+    } else {
+        for f in &r.failures {
+            s.push_str(&format!("FAIL: {f}\n"));
+        }
+    }
+    s
+}
+
+/// Default work directory of the kernel-driver run.
+pub fn default_work() -> PathBuf {
+    PathBuf::from("out/qemu-kdrv")
+}
+
+/// Default deadline (the generic kernel boots slower than the cloud one under TCG).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
