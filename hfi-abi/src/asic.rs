@@ -54,7 +54,7 @@ pub mod sbus_cmd {
 /// ASIC_STS_SBUS_RESULT.ResultCode of a completed read (`SBUS_READ_COMPLETE`, firmware.c).
 pub const SBUS_READ_COMPLETE: u64 = 0x4;
 
-/// ASIC_CFG_SCRATCH[4]: scratch 0 holds the chip-resource lock bits; 1..3 the integrated
+/// ASIC_CFG_SCRATCH\[4\]: scratch 0 holds the chip-resource lock bits; 1..3 the integrated
 /// part's platform-configuration bitmap and checksum.
 pub const ASIC_CFG_SCRATCH: RegArray = RegArray::new(ASIC + 0x20, 8, 4);
 /// ASIC_CFG_MUTEX: the hardware mutex (one bit per HFI: `1 << hfi1_id`).

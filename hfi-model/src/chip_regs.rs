@@ -12,7 +12,7 @@
 //! | SEND_PIO_INIT_CTXT | storage of PioCtxtNum; the init bits self-clear, InProgress and InitErr read 0 |
 //! | ASIC_CFG_SBUS_EXECUTE / ASIC_STS_SBUS_RESULT / _COUNTERS | Execute 0 → 1: Done, RcvDataValid, result code (read: SBUS_READ_COMPLETE), DataOut 0, both counters + 1; Execute 1 → 0: result 0 |
 //! | ASIC_CFG_MUTEX | a non-zero write takes it only when it reads 0; 0 releases |
-//! | ASIC_CFG_SCRATCH[4], ASIC_QSFPn_OE/OUT | storage |
+//! | ASIC_CFG_SCRATCH\[4\], ASIC_QSFPn_OE/OUT | storage |
 //! | ASIC_QSFPn_IN | no module: ModPrsN = IntN = 1; I2C and ResetN pins read what the host drives (pulled up when not driven) |
 //! | DC_DC8051_CFG_HOST_CMD_0/1, RAM_ACCESS_* | the 8051 stub ([`crate::dc8051`]) |
 //! | CCE/MISC/SEND*/SEND_CTXT/SEND_DMA_ENG _ERR_STATUS, DCC/LCB/8051 _ERR_FLG, SEND_CM_CREDIT_USED_STATUS | read-only 0 |

@@ -548,6 +548,13 @@ fn intx_without_msix_and_after_msix_disable() {
     // MSI (index 1) has no vectors.
     assert_ne!(d.set_irqs(1, trig_fd, 0, 1, None), 0);
     assert_eq!(d.set_irqs(1, disable, 0, 0, None), 0);
+    // ERR (index 3) takes one eventfd (QEMU's error-recovery notifier) and never fires it.
+    let (efd, mut erd) = eventfd();
+    assert_eq!(d.set_irqs(3, trig_fd, 0, 1, Some(efd)), 0);
+    assert_ne!(d.set_irqs(3, trig_fd, 1, 1, None), 0);
+    force(&mut d);
+    assert_eq!((signals(&mut rd), signals(&mut erd)), (1, 0));
+    assert_eq!(d.set_irqs(3, disable, 0, 0, None), 0);
 }
 
 #[test]

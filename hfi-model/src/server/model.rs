@@ -26,6 +26,8 @@ pub type DmaMem = GuestMemoryAtomic<GuestMemoryMmap>;
 
 /// `VFIO_PCI_MSIX_IRQ_INDEX`.
 pub const MSIX_IRQ_INDEX: u32 = 2;
+/// `VFIO_PCI_ERR_IRQ_INDEX`.
+pub const ERR_IRQ_INDEX: u32 = 3;
 
 /// `VFIO_IRQ_SET_*` flag bits.
 pub mod irq_flags {
@@ -93,6 +95,7 @@ pub struct ServedDevice {
     pub config: ConfigSpace,
     trigger: Option<File>,
     unmask_fd: Option<File>,
+    err_fd: Option<File>,
     masked: bool,
     pending: bool,
     msix: MsixVectors,
@@ -145,6 +148,7 @@ impl ServedDevice {
             config,
             trigger: None,
             unmask_fd: None,
+            err_fd: None,
             masked: false,
             pending: false,
             msix: MsixVectors::default(),
@@ -315,7 +319,9 @@ impl ServedDevice {
     }
 
     /// SET_IRQS; returns an errno. INTx (index 0, one vector) and MSI-X (index 2, 256 vectors,
-    /// [`super::msix`]) exist; MSI, ERR and REQ have no vectors.
+    /// [`super::msix`]) exist; ERR (index 3) takes one eventfd, kept and never signalled (the
+    /// model reports no uncorrectable PCIe errors; QEMU warns when it cannot register one); MSI
+    /// and REQ have no vectors.
     pub fn set_irqs(
         &mut self,
         index: u32,
@@ -332,8 +338,21 @@ impl ServedDevice {
             }
             return e;
         }
+        if index == ERR_IRQ_INDEX {
+            return match (flags, start, count) {
+                (f, 0, 1) if f == ACTION_TRIGGER | DATA_EVENTFD && fd.is_some() => {
+                    self.err_fd = fd;
+                    0
+                }
+                (f, 0, 0) if f & ACTION_TRIGGER != 0 && fd.is_none() => {
+                    self.err_fd = None;
+                    0
+                }
+                _ => libc_errno::EINVAL,
+            };
+        }
         if index != 0 {
-            // MSI/ERR/REQ have no vectors: disabling them (count 0) is fine.
+            // MSI/REQ have no vectors: disabling them (count 0) is fine.
             return if count == 0 { 0 } else { libc_errno::EINVAL };
         }
         if start != 0 || count > 1 {
@@ -392,6 +411,7 @@ impl ServedDevice {
         self.publish();
         self.trigger = None;
         self.unmask_fd = None;
+        self.err_fd = None;
         self.msix.clear();
     }
 

@@ -347,6 +347,7 @@ impl Conn<'_> {
                     0 => (0b1011u32, 1u32), // EVENTFD | MASKABLE | NORESIZE, one INTx line
                     // EVENTFD: vectors are set one by one (no NORESIZE).
                     super::model::MSIX_IRQ_INDEX => (0b0001, super::msix::VECTORS),
+                    super::model::ERR_IRQ_INDEX => (0b1001, 1), // EVENTFD | NORESIZE
                     i if i < NUM_IRQS => (0b1001, 0),
                     _ => return Ok(Out::Error(errno::EINVAL)),
                 };
