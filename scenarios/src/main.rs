@@ -18,7 +18,7 @@ fn say(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
-const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]\n       hfi-sim serve --socket PATH [--scenario FILE] [--device-id ID] [--stats]\n       hfi-sim catalog [--out DIR]\n       hfi-sim perf [--out DIR] [--quick]\n       hfi-sim qemu [--cache DIR] [--guest-bin FILE] [--out DIR] [--timeout S] [--accel kvm|tcg] [--sizes A,B,..] [--repeats N] [--buffers N] [--kernel-driver] [--verbose]\n       hfi-sim run <scenario files or dirs> [--jobs N] [--seed N] [--out DIR] [--trace FILE] [--check-determinism]";
+const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]\n       hfi-sim serve --socket PATH [--scenario FILE] [--device-id ID] [--stats]\n       hfi-sim catalog [--out DIR]\n       hfi-sim perf [--out DIR] [--quick] [--qemu]\n       hfi-sim qemu [--cache DIR] [--guest-bin FILE] [--out DIR] [--timeout S] [--accel kvm|tcg] [--sizes A,B,..] [--repeats N] [--buffers N] [--kernel-driver] [--verbose]\n       hfi-sim run <scenario files or dirs> [--jobs N] [--seed N] [--out DIR] [--trace FILE] [--check-determinism]";
 
 fn qemu_cmd(args: &[String]) -> Result<bool, String> {
     let mut o = scenarios::qemu::QemuOptions::new();
@@ -265,11 +265,13 @@ fn catalog_cmd(args: &[String]) -> Result<bool, String> {
 fn perf_cmd(args: &[String]) -> Result<bool, String> {
     let mut out = PathBuf::from("out/perf");
     let mut quick = false;
+    let mut qemu = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--out" => out = PathBuf::from(it.next().ok_or("--out needs a directory")?),
             "--quick" => quick = true,
+            "--qemu" => qemu = true,
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
@@ -277,7 +279,20 @@ fn perf_cmd(args: &[String]) -> Result<bool, String> {
         "hfi-sim perf{}: ratios measured in this run\n",
         if quick { " (quick)" } else { "" }
     ));
-    let report = scenarios::perf::run(quick).map_err(|e| format!("perf failed: {e}"))?;
+    let mut report = scenarios::perf::run(quick).map_err(|e| format!("perf failed: {e}"))?;
+    if qemu {
+        let o = scenarios::qemu::QemuOptions {
+            work: out.join("qemu"),
+            sizes: vec![64 << 10],
+            repeats: 2,
+            ..scenarios::qemu::QemuOptions::new()
+        };
+        match scenarios::qemu::run(&o, &mut std::io::sink()) {
+            Ok(q) if q.passed() => scenarios::perf::qemu_rows(&q, &mut report.rows),
+            Ok(q) => report.skipped.push(format!("qemu: failed ({})", q.failures.join("; "))),
+            Err(e) => report.skipped.push(format!("qemu: skipped ({e})")),
+        }
+    }
     say(&scenarios::perf::table(&report));
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let path = out.join("perf.json");

@@ -378,6 +378,40 @@ pub fn run(quick: bool) -> Result<PerfReport, String> {
     Ok(PerfReport { quick, rows, skipped })
 }
 
+/// The guest figures of a QEMU run (`hfi-sim perf --qemu`): boot and run time, guest MMIO,
+/// and the real cost in the guest of a TID_UPDATE miss (pin + VFIO map + RcvArray) against a
+/// TID-cache hit — the measured pin+map cost a timing model of a virtualised path is
+/// calibrated against.
+pub fn qemu_rows(q: &crate::qemu::QemuReport, rows: &mut Vec<PerfRow>) {
+    let c = q.costs.clone().unwrap_or_default();
+    let f = |k: &str| c.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+    let pages = f("update_pages").max(1.0);
+    rows.push(row(
+        "guest_boot",
+        q.boot_s,
+        "s",
+        q.boot_s / q.total_s.max(1e-9),
+        "boot / whole QEMU run",
+    ));
+    rows.push(row("guest_run", q.total_s, "s", 1.0, "QEMU start to power-off"));
+    rows.push(row(
+        "guest_mmio_read",
+        f("mmio_read_us"),
+        "us",
+        f("mmio_read_us") / f("mmio_write_us").max(1e-9),
+        "read / posted write",
+    ));
+    rows.push(row("guest_mmio_write", f("mmio_write_us"), "us", 1.0, "posted (mmap'ed BAR)"));
+    rows.push(row(
+        "guest_tid_update_per_page",
+        f("tid_update_us") / pages,
+        "us",
+        f("tid_update_us") / f("cache_hit_us").max(1e-9),
+        "TID_UPDATE miss / cache hit",
+    ));
+    rows.push(row("guest_cache_hit", f("cache_hit_us"), "us", 1.0, "acquire + release, cached"));
+}
+
 /// The report as a text table (metric, value, unit, ratio, what the ratio compares).
 pub fn table(r: &PerfReport) -> String {
     let mut s = format!(
