@@ -7,6 +7,7 @@
 //! inside a QEMU guest. It never depends on the device model (checked in CI).
 #![deny(unsafe_code)] // only `transport::vfio_user` and `transport::linux_vfio` allow it
 
+pub mod endpoint;
 pub mod errno;
 pub mod hw;
 pub mod put_tid;

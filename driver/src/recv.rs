@@ -223,6 +223,30 @@ impl Receiver {
         self.recvs.len()
     }
 
+    /// Tears the endpoint down as a closing process does: the TID cache frees its TIDs, the
+    /// fd's kernel state is released (hfi1's close), and the context is disabled with all its
+    /// RcvArray entries invalidated.
+    pub fn shutdown<T: Transport>(
+        &mut self,
+        hfi: &mut Hfi<T>,
+        tid: &mut TidContext,
+        fd: u32,
+        mm: &mut dyn mmu::PinDma,
+    ) -> Result<(), HwError> {
+        let mut wc = self.ctx.wc;
+        {
+            let mut hw = MmioRcvArray::new(hfi.transport(), &mut wc);
+            let mut b = FdBinding { ctx: &mut *tid, fd, hw: &mut hw, mm: &mut *mm };
+            let _ = self.cache.cleanup(&mut b);
+        }
+        {
+            let mut hw = MmioRcvArray::new(hfi.transport(), &mut wc);
+            tid.close(fd, &mut hw, mm);
+        }
+        self.ctx.wc = wc;
+        hfi.close_context(&mut self.ctx)
+    }
+
     /// Handles every new RHQ entry, grants windows that are due, and returns the messages that
     /// ended.
     pub fn progress<T: Transport>(

@@ -2,13 +2,14 @@
 //! context, the kernel-side TID state, the receiver with its TID cache, and the process.
 //! The same driver calls as `scenarios::node::Node`; only the transport and the memory differ.
 
+use driver::endpoint::{open_endpoint, EndpointConfig};
 use driver::hw::{CtxtConfig, Hfi, HwError, MmioRcvArray};
 use driver::recv::{Completion, Env, Receiver, RecvError, RemoteAddr};
-use driver::tid::{FdBinding, TidConfig, TidContext};
+use driver::tid::TidContext;
 use driver::transport::linux_vfio::LinuxVfioTransport;
 use driver::transport::Transport;
-use driver::user::{RndvConfig, TidCache};
-use driver::{CtxtInfo, Policy};
+use driver::user::RndvConfig;
+use driver::Policy;
 use mmu::linux::LinuxMemory;
 use mmu::PinDma;
 
@@ -112,25 +113,15 @@ impl GuestNode {
             .map_err(|source| GuestError::Open { bdf: bdf.into(), source })?;
         let mem = LinuxMemory::new(t.container()).map_err(GuestError::Memory)?;
         let mut hfi = Hfi::probe(t)?;
-        let ctx = hfi.open_context(RX_CTXT, cfg.ctxt.clone())?;
-        let base_info = CtxtInfo {
-            runtime_flags: 0,
-            rcvtids: ctx.layout.egrtop + ctx.layout.expected_count,
-            egrtids: ctx.egr_count,
-            rcvhdrq_cnt: cfg.ctxt.rhq_entries,
-            rcvhdrq_entsize: cfg.ctxt.ent_dws * 4,
-            rcvegr_size: cfg.ctxt.egr_buf_size,
+        let ep = EndpointConfig {
             ctxt: RX_CTXT,
-            subctxt: 0,
-            tid_limit: 0,
+            ctxt_cfg: cfg.ctxt.clone(),
+            policy: cfg.policy,
+            cache_size_mb: cfg.cache_size_mb,
+            rndv: cfg.rndv,
+            remote: RemoteAddr { ctxt: 0, lid: cfg.lids.0, own_lid: cfg.lids.1 },
         };
-        let mut tcfg = TidConfig::new(cfg.policy);
-        tcfg.cache_size_mb = cfg.cache_size_mb;
-        let (base, count) = (ctx.layout.expected_base, ctx.layout.expected_count);
-        let tid = TidContext::new(RX_CTXT, base, count, 1, tcfg, base_info);
-        let cache = TidCache::new(tid.ctxt_info(0));
-        let remote = RemoteAddr { ctxt: 0, lid: cfg.lids.0, own_lid: cfg.lids.1 };
-        let rx = Receiver::new(ctx, cache, cfg.rndv, 0, remote);
+        let (tid, rx) = open_endpoint(&mut hfi, &ep)?;
         Ok(Self { hfi, tid, rx, proc: RealProcess::new(mem), irq_wakeups: 0 })
     }
 
@@ -183,34 +174,13 @@ impl GuestNode {
     /// Tears down: the cache frees its TIDs, the fd closes, the context is disabled.
     pub fn close(&mut self) -> Result<(), GuestError> {
         self.deliver_invalidations(0);
-        let mut wc = self.rx.ctx.wc;
-        {
-            let mut hw = MmioRcvArray::new(self.hfi.transport(), &mut wc);
-            let mut b =
-                FdBinding { ctx: &mut self.tid, fd: 0, hw: &mut hw, mm: &mut self.proc.mem };
-            let _ = self.rx.cache.cleanup(&mut b);
-        }
-        {
-            let mut hw = MmioRcvArray::new(self.hfi.transport(), &mut wc);
-            self.tid.close(0, &mut hw, &mut self.proc.mem);
-        }
-        self.rx.ctx.wc = wc;
-        self.hfi.close_context(&mut self.rx.ctx)?;
+        self.rx.shutdown(&mut self.hfi, &mut self.tid, 0, &mut self.proc.mem)?;
         Ok(())
     }
 
     /// What is left after [`GuestNode::close`] (all zero when clean).
     pub fn leftovers(&mut self) -> Leftovers {
-        let l = self.rx.ctx.layout;
-        let mut valid_entries = 0;
-        for i in l.eager_base..l.expected_base + l.expected_count {
-            let off = hfi_abi::bar0::RCV_ARRAY.base + u64::from(i) * 8;
-            match self.hfi.transport().read64(off) {
-                Ok(e) if hfi_abi::RcvArrayEntry(e).is_valid() => valid_entries += 1,
-                Ok(_) => {}
-                Err(_) => valid_entries += 1,
-            }
-        }
+        let valid_entries = self.hfi.valid_entries(&self.rx.ctx);
         Leftovers {
             pins: self.proc.mem.total_pins(),
             pinned_vm: self.proc.mem.pinned_vm(),

@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
+use driver::endpoint::{open_endpoint, EndpointConfig};
 use driver::hw::{CtxtConfig, Hfi, MmioRcvArray};
 use driver::recv::{Completion, Env, Receiver, RecvError, RemoteAddr};
-use driver::tid::{TidConfig, TidContext};
-use driver::user::{RndvConfig, TidCache};
-use driver::{CtxtInfo, Policy};
+use driver::tid::TidContext;
+use driver::user::RndvConfig;
+use driver::Policy;
 use hfi_model::{Dest, DeviceConfig, PeerConfig};
 use mmu::{Contiguity, SharedFramePool, Va};
 use serde::{Deserialize, Serialize};
@@ -236,27 +237,17 @@ impl<T: Transport> Node<T> {
         cfg: &NodeConfig,
     ) -> Result<Node<T>, NodeError> {
         let mut hfi = Hfi::probe(transport)?;
-        let ctx = hfi.open_context(RX_CTXT, cfg.ctxt.clone())?;
-        let base_info = CtxtInfo {
-            runtime_flags: 0,
-            rcvtids: ctx.layout.egrtop + ctx.layout.expected_count,
-            egrtids: ctx.egr_count,
-            rcvhdrq_cnt: cfg.ctxt.rhq_entries,
-            rcvhdrq_entsize: cfg.ctxt.ent_dws * 4,
-            rcvegr_size: cfg.ctxt.egr_buf_size,
+        let ep = EndpointConfig {
             ctxt: RX_CTXT,
-            subctxt: 0,
-            tid_limit: 0,
+            ctxt_cfg: cfg.ctxt.clone(),
+            policy: cfg.policy,
+            cache_size_mb: cfg.cache_size_mb,
+            rndv: cfg.rndv,
+            remote: RemoteAddr { ctxt: 0, lid: cfg.peer.slid, own_lid: cfg.peer.dlid },
         };
-        let mut tcfg = TidConfig::new(cfg.policy);
-        tcfg.cache_size_mb = cfg.cache_size_mb;
-        let (base, count) = (ctx.layout.expected_base, ctx.layout.expected_count);
-        let tid = TidContext::new(RX_CTXT, base, count, 1, tcfg, base_info);
-        let cache = TidCache::new(tid.ctxt_info(0));
+        let (tid, rx) = open_endpoint(&mut hfi, &ep)?;
         let mut proc = Process::new(1, pool, mem, Some(ledger.clone()));
         proc.space.set_rlimit_memlock(cfg.memlock);
-        let remote = RemoteAddr { ctxt: 0, lid: cfg.peer.slid, own_lid: cfg.peer.dlid };
-        let rx = Receiver::new(ctx, cache, cfg.rndv, 0, remote);
         Ok(Node {
             hfi,
             tid,
@@ -395,18 +386,7 @@ impl<T: Transport> Node<T> {
     /// entries, live DMA maps. All zero for a clean teardown.
     pub fn teardown_report(&mut self) -> TeardownReport {
         // Read the context's RcvArray back through the transport (works over any transport).
-        let l = self.rx.ctx.layout;
-        let first = l.eager_base;
-        let last = l.expected_base + l.expected_count;
-        let mut valid_entries = 0;
-        for i in first..last {
-            let off = hfi_abi::bar0::RCV_ARRAY.base + u64::from(i) * 8;
-            match self.hfi.transport().read64(off) {
-                Ok(e) if hfi_abi::RcvArrayEntry(e).is_valid() => valid_entries += 1,
-                Ok(_) => {}
-                Err(_) => valid_entries += 1,
-            }
-        }
+        let valid_entries = self.hfi.valid_entries(&self.rx.ctx);
         TeardownReport {
             pins: self.proc.space.total_pins(),
             pinned_vm: self.proc.space.pinned_vm(),
@@ -424,23 +404,7 @@ impl<T: Transport> Node<T> {
     /// Tears the endpoint down: the cache frees its TIDs, the fd is closed, the context
     /// disabled.
     pub fn close(&mut self) -> Result<(), NodeError> {
-        let mut wc = self.rx.ctx.wc;
-        {
-            let mut hw = MmioRcvArray::new(self.hfi.transport(), &mut wc);
-            let mut b = driver::tid::FdBinding {
-                ctx: &mut self.tid,
-                fd: 0,
-                hw: &mut hw,
-                mm: &mut self.proc,
-            };
-            let _ = self.rx.cache.cleanup(&mut b);
-        }
-        {
-            let mut hw = MmioRcvArray::new(self.hfi.transport(), &mut wc);
-            self.tid.close(0, &mut hw, &mut self.proc);
-        }
-        self.rx.ctx.wc = wc;
-        self.hfi.close_context(&mut self.rx.ctx)?;
+        self.rx.shutdown(&mut self.hfi, &mut self.tid, 0, &mut self.proc)?;
         Ok(())
     }
 }

@@ -337,6 +337,22 @@ impl<T: Transport> Hfi<T> {
         }
     }
 
+    /// Valid RcvArray entries of a context (eager and expected), read back through the
+    /// transport; an entry that cannot be read counts as valid (teardown checks must not pass
+    /// by accident).
+    pub fn valid_entries(&mut self, c: &RcvCtxt) -> u64 {
+        let l = c.layout;
+        let mut n = 0;
+        for i in l.eager_base..l.expected_base + l.expected_count {
+            let off = hfi_abi::bar0::RCV_ARRAY.base + u64::from(i) * 8;
+            match self.t.read64(off) {
+                Ok(e) if !hfi_abi::RcvArrayEntry(e).is_valid() => {}
+                _ => n += 1,
+            }
+        }
+        n
+    }
+
     /// A fresh TID group allocator for a context's expected range.
     pub fn tid_groups(c: &RcvCtxt) -> TidGroupAllocator {
         TidGroupAllocator::new(c.layout.expected_base, c.layout.expected_count)

@@ -433,25 +433,21 @@ impl LinuxVfioTransport {
             .map(|c| (&c.buf, iova - c.iova))
             .ok_or(TransportError::DmaOutOfRange { iova, len })
     }
+}
 
-    fn unmask_intx(&self) -> Result<()> {
-        let set = IrqSetNone {
-            argsz: std::mem::size_of::<IrqSetNone>() as u32,
-            flags: VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK,
-            index: VFIO_PCI_INTX_IRQ_INDEX,
-            start: 0,
-            count: 1,
-        };
-        // SAFETY: a live vfio_irq_set without data, argsz covering it.
-        ioctl_ret(unsafe { libc::ioctl(self.device.as_raw_fd(), VFIO_DEVICE_SET_IRQS, &set) })
-            .map(drop)
-            .map_err(|_| TransportError::IrqWaitFailed)
-    }
-
-    fn drain_irq(&mut self) -> bool {
-        let mut b = [0u8; 8];
-        matches!(io::Read::read(&mut self.irq, &mut b), Ok(8))
-    }
+/// Unmasks INTx (vfio-pci masks the level-triggered line each time it fires).
+fn unmask_intx(device: &File) -> Result<()> {
+    let set = IrqSetNone {
+        argsz: std::mem::size_of::<IrqSetNone>() as u32,
+        flags: VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK,
+        index: VFIO_PCI_INTX_IRQ_INDEX,
+        start: 0,
+        count: 1,
+    };
+    // SAFETY: a live vfio_irq_set without data, argsz covering it.
+    ioctl_ret(unsafe { libc::ioctl(device.as_raw_fd(), VFIO_DEVICE_SET_IRQS, &set) })
+        .map(drop)
+        .map_err(|_| TransportError::IrqWaitFailed)
 }
 
 impl Drop for LinuxVfioTransport {
@@ -510,25 +506,9 @@ impl Transport for LinuxVfioTransport {
         b.write(off, data).map_err(|_| TransportError::DmaOutOfRange { iova, len: data.len() })
     }
     fn wait_irq(&mut self, timeout_ns: u64) -> Result<Vec<u16>> {
-        if self.drain_irq() {
-            return Ok(vec![0]);
-        }
         // vfio-pci masked INTx when it last fired; the driver has acked the cause since.
-        self.unmask_intx()?;
-        let mut pfd = libc::pollfd { fd: self.irq.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        let ts = libc::timespec {
-            tv_sec: (timeout_ns / 1_000_000_000) as libc::time_t,
-            tv_nsec: (timeout_ns % 1_000_000_000) as libc::c_long,
-        };
-        // SAFETY: one valid pollfd, a valid timespec, no signal mask; all live for the call.
-        let n = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
-        if n < 0 {
-            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                return Ok(Vec::new());
-            }
-            return Err(TransportError::IrqWaitFailed);
-        }
-        Ok(if n > 0 && self.drain_irq() { vec![0] } else { Vec::new() })
+        let Self { irq, device, .. } = self;
+        super::eventfd::wait_intx(irq, timeout_ns, || unmask_intx(device))
     }
     fn reset(&mut self) -> Result<()> {
         // SAFETY: VFIO_DEVICE_RESET takes no argument.

@@ -3,6 +3,8 @@
 //! and Linux VFIO inside a guest (`linux_vfio`). Every method is required.
 
 pub mod bump;
+#[cfg(any(feature = "vfio-user", all(feature = "linux-vfio", target_os = "linux")))]
+pub mod eventfd;
 #[cfg(all(feature = "linux-vfio", target_os = "linux"))]
 pub mod linux_vfio;
 pub mod mock;

@@ -14,7 +14,6 @@
 #![allow(unsafe_code)]
 
 use std::fs::File;
-use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
@@ -135,12 +134,6 @@ impl VfioUserTransport {
             .region_write(BAR0, offset, data)
             .map_err(|_| TransportError::MmioFailed { offset })
     }
-
-    /// Drains the eventfd; true if it had been signalled.
-    fn drain_irq(&mut self) -> bool {
-        let mut b = [0u8; 8];
-        matches!(self.irq.read(&mut b), Ok(8))
-    }
 }
 
 impl Transport for VfioUserTransport {
@@ -175,24 +168,7 @@ impl Transport for VfioUserTransport {
             .map_err(|_| TransportError::DmaOutOfRange { iova, len: data.len() })
     }
     fn wait_irq(&mut self, timeout_ns: u64) -> Result<Vec<u16>> {
-        if self.drain_irq() {
-            return Ok(vec![0]);
-        }
-        let mut pfd = libc::pollfd { fd: self.irq.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        let ts = libc::timespec {
-            tv_sec: (timeout_ns / 1_000_000_000) as libc::time_t,
-            tv_nsec: (timeout_ns % 1_000_000_000) as libc::c_long,
-        };
-        // SAFETY: one valid pollfd, a valid timespec, no signal mask; all live for the call.
-        let n = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                return Ok(Vec::new());
-            }
-            return Err(TransportError::IrqWaitFailed);
-        }
-        Ok(if n > 0 && self.drain_irq() { vec![0] } else { Vec::new() })
+        super::eventfd::wait_intx(&mut self.irq, timeout_ns, || Ok(()))
     }
     fn reset(&mut self) -> Result<()> {
         self.client.reset().map_err(|_| TransportError::ResetFailed)

@@ -18,8 +18,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::env::{build_guest_binary, build_image, ImageSpec, QemuEnv};
-use super::run::{boot, Machine, QemuOptions};
+use super::env::{build_image, ImageSpec};
+use super::run::{boot, prepare, Machine, QemuOptions};
 use crate::kdrv::diff::{self, DiffReport};
 use crate::node::NodeConfig;
 use crate::serve::{served_config, ServerThread};
@@ -68,14 +68,7 @@ fn u(v: &Value, k: &str) -> u64 {
 
 /// Runs the kernel-driver end-to-end check.
 pub fn run(opts: &QemuOptions, out: &mut dyn Write) -> Result<KdrvReport, String> {
-    let env = QemuEnv::setup(&opts.cache)?;
-    let _ = writeln!(out, "qemu: {}", env.version);
-    let guest_bin = match &opts.guest_bin {
-        Some(p) => p.clone(),
-        None => build_guest_binary(&opts.cache.join("guest-target"))?,
-    };
-    std::fs::create_dir_all(&opts.work)
-        .map_err(|e| format!("cannot create {}: {e}", opts.work.display()))?;
+    let (env, guest_bin) = prepare(opts, out)?;
     let spec = ImageSpec {
         kernel: env.kernel_generic.clone(),
         modules: vec![

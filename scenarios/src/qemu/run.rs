@@ -134,8 +134,9 @@ fn wall() -> Instant {
     Instant::now()
 }
 
-/// Runs the end-to-end test; `out` receives progress and the guest's result lines.
-pub fn run(opts: &QemuOptions, out: &mut dyn Write) -> Result<QemuReport, String> {
+/// The common start of a QEMU run: the setup cache (running `tools/qemu/setup.sh` if
+/// needed), the static guest binary (built unless given), the work directory.
+pub fn prepare(opts: &QemuOptions, out: &mut dyn Write) -> Result<(QemuEnv, PathBuf), String> {
     let env = QemuEnv::setup(&opts.cache)?;
     let _ = writeln!(out, "qemu: {}", env.version);
     let guest_bin = match &opts.guest_bin {
@@ -144,6 +145,12 @@ pub fn run(opts: &QemuOptions, out: &mut dyn Write) -> Result<QemuReport, String
     };
     std::fs::create_dir_all(&opts.work)
         .map_err(|e| format!("cannot create {}: {e}", opts.work.display()))?;
+    Ok((env, guest_bin))
+}
+
+/// Runs the end-to-end test; `out` receives progress and the guest's result lines.
+pub fn run(opts: &QemuOptions, out: &mut dyn Write) -> Result<QemuReport, String> {
+    let (env, guest_bin) = prepare(opts, out)?;
     let sizes: Vec<String> = opts.sizes.iter().map(u64::to_string).collect();
     let args = format!(
         "--sizes {} --repeats {} --buffers {}",
