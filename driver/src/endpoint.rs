@@ -53,3 +53,25 @@ pub fn open_endpoint<T: Transport>(
     let rx = Receiver::new(ctx, cache, cfg.rndv, 0, cfg.remote);
     Ok((tid, rx))
 }
+
+/// Resources left after an endpoint's teardown; all zero when clean.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TeardownReport {
+    /// Page pins.
+    pub pins: u64,
+    /// `pinned_vm` (pages).
+    pub pinned_vm: i64,
+    /// RcvArray slots the TID group allocator still holds.
+    pub used_tid_slots: u64,
+    /// Valid RcvArray entries of the context, read back from the device.
+    pub valid_entries: u64,
+    /// DMA mappings (IOMMU maps) still live.
+    pub dma_maps: u64,
+}
+
+impl TeardownReport {
+    /// True when nothing is left.
+    pub fn is_clean(&self) -> bool {
+        *self == TeardownReport::default()
+    }
+}

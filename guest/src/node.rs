@@ -2,7 +2,7 @@
 //! context, the kernel-side TID state, the receiver with its TID cache, and the process.
 //! The same driver calls as `scenarios::node::Node`; only the transport and the memory differ.
 
-use driver::endpoint::{open_endpoint, EndpointConfig};
+use driver::endpoint::{open_endpoint, EndpointConfig, TeardownReport};
 use driver::hw::{CtxtConfig, Hfi, HwError, MmioRcvArray};
 use driver::recv::{Completion, Env, Receiver, RecvError, RemoteAddr};
 use driver::tid::TidContext;
@@ -74,21 +74,6 @@ pub enum GuestError {
     /// A buffer operation failed.
     #[error("Buffer operation failed")]
     Buffer(#[from] crate::process::BufferError),
-}
-
-/// Resources left after [`GuestNode::close`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Leftovers {
-    /// Page pins held by the memory backend.
-    pub pins: u64,
-    /// `pinned_vm` (pages).
-    pub pinned_vm: i64,
-    /// RcvArray slots the TID allocator still holds.
-    pub used_tid_slots: u64,
-    /// Valid RcvArray entries of the context, read back from the device.
-    pub valid_entries: u64,
-    /// User-buffer IOMMU maps still live.
-    pub iommu_maps: u64,
 }
 
 /// One endpoint in a real process.
@@ -179,14 +164,14 @@ impl GuestNode {
     }
 
     /// What is left after [`GuestNode::close`] (all zero when clean).
-    pub fn leftovers(&mut self) -> Leftovers {
+    pub fn leftovers(&mut self) -> TeardownReport {
         let valid_entries = self.hfi.valid_entries(&self.rx.ctx);
-        Leftovers {
+        TeardownReport {
             pins: self.proc.mem.total_pins(),
             pinned_vm: self.proc.mem.pinned_vm(),
             used_tid_slots: self.tid.groups().used_entries() as u64,
             valid_entries,
-            iommu_maps: self.proc.mem.live_maps() as u64,
+            dma_maps: self.proc.mem.live_maps() as u64,
         }
     }
 }

@@ -12,7 +12,9 @@ use driver::{HfiFd, Policy};
 use mmu::PinDma;
 use serde::Serialize;
 
-use crate::node::{GuestConfig, GuestError, GuestNode, Leftovers};
+use driver::endpoint::TeardownReport;
+
+use crate::node::{GuestConfig, GuestError, GuestNode};
 
 /// Workload parameters.
 #[derive(Clone, Debug, Serialize)]
@@ -73,14 +75,14 @@ pub struct GuestRow {
     /// Every completed payload matched (None: nothing compared).
     pub data_ok: Option<bool>,
     /// Left after teardown.
-    pub leftovers: Leftovers,
+    pub leftovers: TeardownReport,
 }
 
 impl GuestRow {
     /// The checks a row must pass: data verified, teardown clean, and for buffer reuse no
     /// failures.
     pub fn passed(&self) -> bool {
-        let clean = self.leftovers == Leftovers::default();
+        let clean = self.leftovers.is_clean();
         if self.workload == "free-in-flight" {
             clean
         } else {

@@ -92,27 +92,7 @@ pub enum NodeError {
     Unmap(String),
 }
 
-/// Resources left after teardown.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct TeardownReport {
-    /// Page pins.
-    pub pins: u64,
-    /// `pinned_vm` (pages).
-    pub pinned_vm: i64,
-    /// RcvArray slots the TID group allocator still holds.
-    pub used_tid_slots: u64,
-    /// Valid RcvArray entries in the device.
-    pub valid_entries: u64,
-    /// DMA mappings still live.
-    pub dma_maps: u64,
-}
-
-impl TeardownReport {
-    /// True when nothing is left.
-    pub fn is_clean(&self) -> bool {
-        *self == TeardownReport::default()
-    }
-}
+pub use driver::endpoint::TeardownReport;
 
 /// The receive context used by nodes.
 pub const RX_CTXT: u32 = 1;
