@@ -46,6 +46,11 @@ pub struct NodeConfig {
     pub memlock: Option<u64>,
     /// hfi1 `cache_size` module parameter (MiB).
     pub cache_size_mb: u64,
+    /// User-library TID cache size in TIDs (`None` = PSM's: the fd's `tid_limit`; a value
+    /// above it is capped there).
+    pub tid_cache_entries: Option<u32>,
+    /// User-library TID cache eviction order (PSM: LRU).
+    pub tid_cache_eviction: driver::user::Eviction,
     /// Record a trace (DMA writes, RcvArray stores, invalidations, faults); in process only.
     #[serde(skip)]
     pub trace: bool,
@@ -63,6 +68,8 @@ impl Default for NodeConfig {
             mem_mib: 1024,
             memlock: None,
             cache_size_mb: 256,
+            tid_cache_entries: None,
+            tid_cache_eviction: driver::user::Eviction::Lru,
             trace: false,
         }
     }
@@ -252,7 +259,12 @@ impl<T: Transport> Node<T> {
         tcfg.cache_size_mb = cfg.cache_size_mb;
         let (base, count) = (ctx.layout.expected_base, ctx.layout.expected_count);
         let tid = TidContext::new(RX_CTXT, base, count, 1, tcfg, base_info);
-        let cache = TidCache::new(tid.ctxt_info(0));
+        let mut info = tid.ctxt_info(0);
+        if let Some(n) = cfg.tid_cache_entries {
+            info.tid_limit = info.tid_limit.min(n);
+        }
+        let mut cache = TidCache::new(info);
+        cache.set_eviction(cfg.tid_cache_eviction);
         let mut proc = Process::new(1, pool, mem, Some(ledger.clone()));
         proc.space.set_rlimit_memlock(cfg.memlock);
         let remote = RemoteAddr { ctxt: 0, lid: cfg.peer.slid, own_lid: cfg.peer.dlid };
