@@ -14,6 +14,7 @@ pub mod process;
 pub mod runner;
 pub mod scenario;
 pub mod serve;
+pub mod study;
 pub mod trace;
 pub mod workloads;
 pub mod world;

@@ -1,0 +1,4 @@
+//! What-if studies (`hfi-sim study`).
+
+pub mod params;
+pub mod workload;
