@@ -134,9 +134,9 @@ pub fn pixel(c: char, col: i32, row: i32) -> bool {
         .is_some_and(|bits| bits >> (4 - col) & 1 == 1)
 }
 
-/// The pixel scale for a font of `size` pixels (at least 1).
+/// The pixel scale for a font of `size` pixels (at least 1): 14–22 px give 2.
 pub fn scale(size: f64) -> i32 {
-    ((size / 8.0).round() as i32).max(1)
+    ((size / 9.0).round() as i32).max(1)
 }
 
 /// Width and height of `text` at `scale`.

@@ -49,6 +49,8 @@ pub struct Chart {
     pub y_log: bool,
     /// X values are byte counts (labels like `64KiB`).
     pub x_bytes: bool,
+    /// X values are indices of these categories (labels are the names).
+    pub x_categories: Option<Vec<String>>,
     /// The lines.
     pub series: Vec<Series>,
 }
@@ -63,6 +65,17 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(227, 119, 194),
     RGBColor(23, 190, 207),
 ];
+
+/// `[a, b]` widened: a little below `a` (when `lo`), more above `b`.
+fn pad(a: f64, b: f64, lo: bool) -> (f64, f64) {
+    let span = if b > a { b - a } else { a.abs().max(1.0) };
+    let a2 = if lo { a - span * 0.04 } else { a };
+    (a2, b + span * 0.08)
+}
+
+fn pad_y(y0: f64, y1: f64, log: bool) -> (f64, f64) {
+    pad(y0, y1, log || y0 < 0.0)
+}
 
 /// A short, exact-looking number: integers bare, others with up to three decimals (or in
 /// exponent form when very large or small).
@@ -107,6 +120,13 @@ impl Chart {
     }
 
     fn x_text(&self, v: f64) -> String {
+        if let Some(c) = &self.x_categories {
+            let i = v.round();
+            return match c.get(i.max(0.0) as usize) {
+                Some(name) if (v - i).abs() < 1e-6 && i >= 0.0 => name.clone(),
+                _ => String::new(),
+            };
+        }
         let x = if self.x_log { v.exp2() } else { v };
         if self.x_bytes {
             fmt_bytes(x)
@@ -141,14 +161,11 @@ impl Chart {
         if !self.y_log && y0 >= 0.0 {
             y0 = 0.0;
         }
-        let pad = |a: f64, b: f64, lo: bool| {
-            let span = if b > a { b - a } else { a.abs().max(1.0) };
-            let a2 = if lo { a - span * 0.04 } else { a };
-            (a2, b + span * 0.08)
-        };
-        let (x0, x1) = pad(x0, x1, true);
-        let (y0, y1) = pad(y0, y1, self.y_log || y0 < 0.0);
-        ((x0, x1), (y0, y1))
+        if let Some(c) = &self.x_categories {
+            // One slot per category, labels at the integers.
+            return ((-0.5, c.len().max(1) as f64 - 0.5), pad_y(y0, y1, self.y_log));
+        }
+        ((pad(x0, x1, true)), pad_y(y0, y1, self.y_log))
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>
@@ -190,10 +207,13 @@ impl Chart {
             let marker_pts = pts.clone();
             match s.style {
                 Style::Line => {
-                    chart.draw_series(LineSeries::new(pts, color.stroke_width(2))).map_err(e)?;
+                    let (width, radius) = self.line_style(i);
+                    chart
+                        .draw_series(LineSeries::new(pts, color.stroke_width(width)))
+                        .map_err(e)?;
                     chart
                         .draw_series(
-                            marker_pts.into_iter().map(|p| Circle::new(p, 3, color.filled())),
+                            marker_pts.into_iter().map(|p| Circle::new(p, radius, color.filled())),
                         )
                         .map_err(e)?;
                 }
@@ -206,8 +226,30 @@ impl Chart {
                 }
             }
         }
+        // Where the data is, in pixels (points and samples along the lines), so the legend
+        // goes to the emptiest corner.
+        let mut occupied: Vec<(i32, i32)> = Vec::new();
+        for s in &self.series {
+            let pts: Vec<(f64, f64)> = s
+                .points
+                .iter()
+                .map(|&(x, y)| (self.tx(x), self.ty(y)))
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .collect();
+            for w in pts.windows(2) {
+                if let (Some(a), Some(b)) = (w.first(), w.get(1)) {
+                    for k in 0..=16 {
+                        let t = f64::from(k) / 16.0;
+                        occupied.push(
+                            chart.backend_coord(&(a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t)),
+                        );
+                    }
+                }
+            }
+            occupied.extend(pts.iter().map(|p| chart.backend_coord(p)));
+        }
         let (xr, yr) = chart.plotting_area().get_pixel_range();
-        self.legend(root, xr, yr).map_err(e)?;
+        self.legend(root, xr, yr, &occupied).map_err(e)?;
         root.present().map_err(e)?;
         Ok(())
     }
@@ -218,6 +260,7 @@ impl Chart {
         root: &DrawingArea<DB, Shift>,
         xr: std::ops::Range<i32>,
         yr: std::ops::Range<i32>,
+        occupied: &[(i32, i32)],
     ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
         if self.series.is_empty() {
             return Ok(());
@@ -232,11 +275,26 @@ impl Chart {
         }
         let row = th.max(10) + 8;
         let (w, h) = (tw + 48, row * self.series.len() as i32 + 8);
-        let x = xr.end - w - 10;
-        let y = match self.legend_position() {
-            SeriesLabelPosition::LowerRight => yr.end - h - 10,
-            _ => yr.start + 10,
+        // Corners in order of preference; the first with the fewest data pixels under it.
+        let corners = [
+            (xr.end - w - 10, yr.start + 10),
+            (xr.end - w - 10, yr.end - h - 10),
+            (xr.start + 10, yr.start + 10),
+            (xr.start + 10, yr.end - h - 10),
+        ];
+        let under = |&(cx, cy): &(i32, i32)| {
+            occupied
+                .iter()
+                .filter(|(px, py)| {
+                    (cx - 6..=cx + w + 6).contains(px) && (cy - 6..=cy + h + 6).contains(py)
+                })
+                .count()
         };
+        let (x, y) = corners
+            .iter()
+            .copied()
+            .min_by_key(|c| under(c))
+            .unwrap_or((xr.end - w - 10, yr.start + 10));
         root.draw(&Rectangle::new([(x, y), (x + w, y + h)], WHITE.mix(0.9).filled()))?;
         root.draw(&Rectangle::new([(x, y), (x + w, y + h)], BLACK))?;
         for (i, s) in self.series.iter().enumerate() {
@@ -244,11 +302,12 @@ impl Chart {
             let cy = y + 4 + row * i as i32 + row / 2;
             match s.style {
                 Style::Line => {
+                    let (width, radius) = self.line_style(i);
                     root.draw(&PathElement::new(
                         vec![(x + 8, cy), (x + 32, cy)],
-                        color.stroke_width(2),
+                        color.stroke_width(width),
                     ))?;
-                    root.draw(&Circle::new((x + 20, cy), 3, color.filled()))?;
+                    root.draw(&Circle::new((x + 20, cy), radius, color.filled()))?;
                 }
                 Style::Markers => root.draw(&Cross::new((x + 20, cy), 6, color.stroke_width(2)))?,
             }
@@ -257,19 +316,12 @@ impl Chart {
         Ok(())
     }
 
-    /// Lower right for rising curves, upper right otherwise.
-    fn legend_position(&self) -> SeriesLabelPosition {
-        let rising = self.series.iter().filter(|s| s.style == Style::Line).any(|s| {
-            match (s.points.first(), s.points.last()) {
-                (Some(a), Some(b)) => b.1 > a.1,
-                _ => false,
-            }
-        });
-        if rising {
-            SeriesLabelPosition::LowerRight
-        } else {
-            SeriesLabelPosition::UpperRight
-        }
+    /// Stroke width and marker radius of line `i`: earlier lines are drawn wider, so a line
+    /// that coincides with a later one still shows around it.
+    fn line_style(&self, i: usize) -> (u32, u32) {
+        let lines = self.series.iter().filter(|s| s.style == Style::Line).count();
+        let behind = lines.saturating_sub(i + 1).min(3) as u32;
+        (2 + 2 * behind, 3 + behind)
     }
 
     /// The chart as an SVG document.
@@ -465,6 +517,7 @@ mod tests {
             x_log: true,
             y_log: false,
             x_bytes: true,
+            x_categories: None,
             series: vec![
                 Series {
                     name: "a".into(),

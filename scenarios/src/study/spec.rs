@@ -89,6 +89,9 @@ pub struct PlotSpec {
     pub x_label: Option<String>,
     /// Y label (default: the metric's name).
     pub y_label: Option<String>,
+    /// Only the points whose swept parameters have these values (`{ policy = "nocache" }`).
+    #[serde(default)]
+    pub filter: toml::Table,
     /// Logarithmic x.
     #[serde(default)]
     pub x_log: bool,
@@ -127,10 +130,7 @@ pub struct Study {
 
 /// The metric names (the columns of `results.csv` after the parameters).
 pub fn metric_names() -> Vec<String> {
-    match serde_json::to_value(Metrics::default()) {
-        Ok(Value::Object(m)) => m.keys().cloned().collect(),
-        _ => Vec::new(),
-    }
+    Metrics::NAMES.iter().map(|n| n.to_string()).collect()
 }
 
 fn err(key: impl Into<String>, message: impl Into<String>) -> FieldError {
@@ -342,10 +342,30 @@ impl StudyFile {
                     return Err(err(format!("{key}.series"), "the series cannot be the x axis"));
                 }
             }
+            let mut filtered: Vec<String> = Vec::new();
+            let mut leaves = Vec::new();
+            flatten("", &p.filter, &mut leaves);
+            for (path, v) in leaves {
+                let fkey = format!("{key}.filter.{path}");
+                let Some(a) = axes.iter().find(|a| a.param == path) else {
+                    return Err(err(fkey, format!("`{path}` is not a swept parameter")));
+                };
+                let v = json(&v).map_err(|m| err(&fkey, m))?;
+                if !a.values.contains(&v) {
+                    return Err(err(fkey, format!("`{path}` is never {v} in this study")));
+                }
+                if path == p.x || Some(&path) == p.series.as_ref() {
+                    return Err(err(fkey, "cannot filter on the plot's `x` or `series`"));
+                }
+                filtered.push(path);
+            }
             let free: Vec<&str> = axes
                 .iter()
                 .filter(|a| {
-                    a.values.len() > 1 && a.param != p.x && Some(&a.param) != p.series.as_ref()
+                    a.values.len() > 1
+                        && a.param != p.x
+                        && Some(&a.param) != p.series.as_ref()
+                        && !filtered.contains(&a.param)
                 })
                 .map(|a| a.param.as_str())
                 .collect();
@@ -355,7 +375,7 @@ impl StudyFile {
                     &key,
                     format!(
                         "swept parameters {} are neither `x` nor `series`: their points would \
-                         be mixed on one line",
+                         be mixed on one line (add them to `filter`)",
                         free.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
                     ),
                 ));

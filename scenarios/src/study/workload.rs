@@ -198,6 +198,56 @@ pub struct Metrics {
     pub eager_entries: u64,
 }
 
+impl Metrics {
+    /// The metric names, in column order.
+    pub const NAMES: [&'static str; 23] = [
+        "bandwidth_gbps",
+        "msg_rate_mps",
+        "latency_us",
+        "sim_us",
+        "host_us",
+        "host_busy",
+        "hit_rate",
+        "tid_updates",
+        "tid_frees",
+        "pages_pinned",
+        "dma_maps",
+        "iotlb_invalidations",
+        "evictions",
+        "no_progress",
+        "invalidations",
+        "invalidations_processed",
+        "tid_errors",
+        "egr_full_drops",
+        "rhq_full_drops",
+        "failed_messages",
+        "data_ok",
+        "expected_entries",
+        "eager_entries",
+    ];
+
+    /// The metrics as `(name, JSON value)`, in column order.
+    pub fn columns(&self) -> Vec<(&'static str, serde_json::Value)> {
+        let map = match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        Self::NAMES
+            .iter()
+            .map(|&n| (n, map.get(n).cloned().unwrap_or(serde_json::Value::Null)))
+            .collect()
+    }
+
+    /// Metric `name` as a number (booleans as 0/1; `None` when absent or empty).
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.columns().into_iter().find(|(n, _)| *n == name).and_then(|(_, v)| match v {
+            serde_json::Value::Number(n) => n.as_f64(),
+            serde_json::Value::Bool(b) => Some(f64::from(u8::from(b))),
+            _ => None,
+        })
+    }
+}
+
 /// The outcome of a point: metrics and, when asked, the trace.
 #[derive(Clone, Debug)]
 pub struct PointRun {
@@ -526,4 +576,33 @@ pub fn receive_tail_ps(cfg: &NodeConfig, len: u64) -> u64 {
         len - (len - 1) / mtu * mtu
     };
     ps(h.rhf_poll_ns + h.copy_ns(last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names_are_the_serialized_fields() {
+        let Ok(serde_json::Value::Object(m)) = serde_json::to_value(Metrics::default()) else {
+            panic!("metrics serialize to a table");
+        };
+        let mut keys: Vec<&str> = m.keys().map(String::as_str).collect();
+        let mut names = Metrics::NAMES.to_vec();
+        keys.sort_unstable();
+        names.sort_unstable();
+        assert_eq!(keys, names);
+        let x = Metrics { bandwidth_gbps: 2.5, data_ok: Some(true), ..Default::default() };
+        assert_eq!(x.get("bandwidth_gbps"), Some(2.5));
+        assert_eq!(x.get("data_ok"), Some(1.0));
+        assert_eq!(x.get("latency_us"), None);
+    }
+
+    #[test]
+    fn chance_is_exact_at_the_ends() {
+        let mut r = Rng::new(3);
+        assert!((0..1000).all(|_| !r.chance(0.0) && r.chance(1.0)));
+        let hits = (0..10_000).filter(|_| r.chance(0.25)).count();
+        assert!((2300..2700).contains(&hits), "{hits}");
+    }
 }
