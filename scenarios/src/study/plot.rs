@@ -135,8 +135,21 @@ impl Chart {
         }
     }
 
-    fn y_text(&self, v: f64) -> String {
-        fmt_num(if self.y_log { 10f64.powf(v) } else { v })
+    /// A y tick label; on a log axis spanning a decade or more, only whole powers of ten are
+    /// labelled.
+    fn y_text(&self, v: f64, span: f64) -> String {
+        if !self.y_log {
+            return fmt_num(v);
+        }
+        if span >= 1.0 && (v - v.round()).abs() > 1e-6 {
+            return String::new();
+        }
+        let y = 10f64.powf(v);
+        if span >= 1.0 {
+            fmt_num(y)
+        } else {
+            format!("{y:.3}").trim_end_matches('0').trim_end_matches('.').to_string()
+        }
     }
 
     /// Transformed data bounds with a margin; y starts at 0 on linear axes with no negative
@@ -179,11 +192,11 @@ impl Chart {
             .caption(&self.title, ("sans-serif", 22))
             .margin(18)
             .x_label_area_size(48)
-            .y_label_area_size(80)
+            .y_label_area_size(96)
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(e)?;
         let fx = |v: &f64| self.x_text(*v);
-        let fy = |v: &f64| self.y_text(*v);
+        let fy = |v: &f64| self.y_text(*v, y1 - y0);
         chart
             .configure_mesh()
             .x_desc(self.x_label.as_str())
