@@ -190,7 +190,10 @@ fn expand(r: &RangeSpec, key: &str) -> Result<Vec<Value>, FieldError> {
                 err(format!("{key}.range.step"), "must be a number greater than 0")
             })?;
             let n = ((to - from) / step + 1e-9).floor();
-            if !(0.0..MAX_AXIS_VALUES as f64).contains(&n) {
+            if n < 0.0 {
+                return Err(err(format!("{key}.range"), "gives no value (`to` is below `from`)"));
+            }
+            if n >= MAX_AXIS_VALUES as f64 {
                 return Err(err(
                     format!("{key}.range"),
                     format!("gives {} values (expected 1..={MAX_AXIS_VALUES})", n + 1.0),
@@ -374,7 +377,7 @@ impl StudyFile {
                 return Err(err(
                     &key,
                     format!(
-                        "swept parameters {} are neither `x` nor `series`: their points would \
+                        "swept parameter(s) {} neither `x` nor `series`: their points would \
                          be mixed on one line (add them to `filter`)",
                         free.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
                     ),
