@@ -80,8 +80,8 @@ pub struct HostCosts {
     /// The application's munmap of a buffer (measured 3.4 µs for 4 KiB without a second
     /// thread), charged when a study invalidates a buffer.
     pub munmap_ns: f64,
-    /// Noticing a new RHQ entry: the poll loop's read of the RHF line the device just wrote
-    /// (EST); charged by latency workloads only.
+    /// Handling one RHQ entry: the poll loop's read of the RHF and header lines the device just
+    /// wrote (EST); charged by study workloads (`Node::charge_rhf_polls`).
     pub rhf_poll_ns: f64,
 }
 
@@ -148,7 +148,7 @@ pub struct HostWork {
     pub copy_bytes: u64,
     /// Application munmaps charged (study invalidations).
     pub munmaps: u64,
-    /// RHQ entries noticed by a charged poll (latency workloads).
+    /// RHQ entries handled by a charged poll.
     pub rhf_polls: u64,
 }
 
@@ -497,7 +497,7 @@ impl HostLedger {
         self.add(ns);
     }
 
-    /// The poll loop notices `entries` new RHQ entries (latency workloads).
+    /// The poll loop handles `entries` new RHQ entries.
     pub fn rhf_poll(&mut self, entries: u64) {
         self.work.rhf_polls += entries;
         let ns = entries as f64 * self.costs.rhf_poll_ns;

@@ -145,7 +145,11 @@ pub struct Node<T: Transport = InProcTransport> {
     pub injection: Option<std::rc::Rc<std::cell::RefCell<Option<String>>>>,
     /// Trace of invalidations and faults, when tracing.
     pub trace: Option<crate::trace::TraceLog>,
+    /// Charge `host.rhf_poll_ns` for every RHQ entry the receiver handles (studies turn it on;
+    /// off by default, as before the cost existed).
+    pub charge_rhf_polls: bool,
     cache_seen: (u64, u64),
+    rhq_seen: u64,
 }
 
 impl Node<InProcTransport> {
@@ -279,7 +283,9 @@ impl<T: Transport> Node<T> {
             verdicts: None,
             injection: None,
             trace: None,
+            charge_rhf_polls: false,
             cache_seen: (0, 0),
+            rhq_seen: 0,
         })
     }
 
@@ -316,7 +322,12 @@ impl<T: Transport> Node<T> {
             l.work.cache_lookups += lookups;
             let ns = lookups as f64 * l.costs.cache_lookup_ns;
             l.charge_ns(ns);
+            let entries = self.rx.stats.rhq_entries.saturating_sub(self.rhq_seen);
+            if self.charge_rhf_polls && entries > 0 {
+                l.rhf_poll(entries);
+            }
         }
+        self.rhq_seen = self.rx.stats.rhq_entries;
         self.cache_seen = (s.tid_free_calls, s.acquires);
         Ok(done)
     }

@@ -344,6 +344,7 @@ pub fn run_point(
     let contiguity =
         if w.huge() { mmu::Contiguity::Runs { pages: 512 } } else { w.contiguity.to_mmu(seed) };
     n.ledger.borrow_mut().thp = w.huge();
+    n.charge_rhf_polls = true;
     let ring: Vec<Va> =
         (0..w.buffers).map(|_| n.alloc(buf_len, contiguity)).collect::<Result<_, _>>()?;
     let fresh_bufs: Vec<Va> =
