@@ -285,7 +285,10 @@ impl StudyFile {
                 };
                 let mut t = tree.clone();
                 t.set(&a.param, v.clone()).map_err(|m| {
-                    let at = if m.starts_with("unknown parameter") || m.contains("is a table") {
+                    let at = if m.starts_with("unknown parameter")
+                        || m.contains("is a table")
+                        || m.contains("is not a table")
+                    {
                         format!("{key}.param")
                     } else {
                         vkey.clone()
