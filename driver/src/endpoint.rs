@@ -7,7 +7,7 @@ use crate::hw::{CtxtConfig, Hfi, HwError};
 use crate::recv::{Receiver, RemoteAddr};
 use crate::tid::{TidConfig, TidContext};
 use crate::transport::Transport;
-use crate::user::{RndvConfig, TidCache};
+use crate::user::{Eviction, RndvConfig, TidCache};
 use crate::{CtxtInfo, Policy};
 
 /// What an endpoint is opened with.
@@ -25,6 +25,10 @@ pub struct EndpointConfig {
     pub rndv: RndvConfig,
     /// The remote sender.
     pub remote: RemoteAddr,
+    /// User-library cache size in TIDs (`None`: the fd's TID limit).
+    pub cache_entries: Option<u32>,
+    /// User-library eviction order.
+    pub cache_eviction: Eviction,
 }
 
 /// Opens the context and returns its kernel-side TID state (one fd, subcontext 0) and the
@@ -49,7 +53,12 @@ pub fn open_endpoint<T: Transport>(
     tcfg.cache_size_mb = cfg.cache_size_mb;
     let (base, count) = (ctx.layout.expected_base, ctx.layout.expected_count);
     let tid = TidContext::new(cfg.ctxt, base, count, 1, tcfg, base_info);
-    let cache = TidCache::new(tid.ctxt_info(0));
+    let mut info = tid.ctxt_info(0);
+    if let Some(n) = cfg.cache_entries {
+        info.tid_limit = info.tid_limit.min(n);
+    }
+    let mut cache = TidCache::new(info);
+    cache.set_eviction(cfg.cache_eviction);
     let rx = Receiver::new(ctx, cache, cfg.rndv, 0, cfg.remote);
     Ok((tid, rx))
 }

@@ -7,7 +7,7 @@
 use driver::errno::Errno;
 use driver::uapi::{CtxtInfo, HfiFd, TidUpdate};
 use driver::user::mock::{MockFd, UpdateFault};
-use driver::user::{Acquired, BugSwitches, CacheError, TidCache};
+use driver::user::{Acquired, BugSwitches, CacheError, Eviction, TidCache};
 use hfi_abi::uapi::event::TID_MMU_NOTIFY;
 use hfi_abi::TidInfo;
 
@@ -188,6 +188,38 @@ fn full_cache_evicts_the_lru_tail() {
     assert_eq!(order, vec![c.tids[0], b.tids[0]]);
     assert_eq!(fd.counters().bad_frees, 0);
     cache.check_invariants().unwrap();
+}
+
+/// A cyclic working set one buffer larger than the cache: LRU evicts exactly the buffer needed
+/// next (no hit after the first round); MRU keeps all but one.
+fn cyclic_hits(eviction: Eviction) -> (u64, TidCache) {
+    let mut fd = MockFd::new(4);
+    let mut cache = cache_for(&fd);
+    cache.set_eviction(eviction);
+    assert_eq!(cache.eviction(), eviction);
+    for round in 0..10 {
+        for b in 0..5 {
+            touch(&mut cache, &mut fd, page(b * 4), bytes(1));
+            if round == 0 {
+                assert_eq!(cache.stats().hits, 0);
+            }
+        }
+    }
+    assert_eq!(fd.counters().bad_frees, 0);
+    cache.check_invariants().unwrap();
+    (cache.stats().hits, cache)
+}
+
+#[test]
+fn eviction_order_lru_thrashes_a_cycle_mru_does_not() {
+    let (lru, c) = cyclic_hits(Eviction::Lru);
+    assert_eq!(lru, 0);
+    assert_eq!(c.stats().evictions, 50 - 4);
+    let (mru, c) = cyclic_hits(Eviction::Mru);
+    // After the first round MRU keeps three buffers of the cycle resident: 34 of the 45
+    // later touches hit (LRU: none).
+    assert_eq!(mru, 34);
+    assert!(c.stats().evictions < 50 - 4);
 }
 
 #[test]

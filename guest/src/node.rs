@@ -105,6 +105,8 @@ impl GuestNode {
             cache_size_mb: cfg.cache_size_mb,
             rndv: cfg.rndv,
             remote: RemoteAddr { ctxt: 0, lid: cfg.lids.0, own_lid: cfg.lids.1 },
+            cache_entries: None,
+            cache_eviction: driver::user::Eviction::Lru,
         };
         let (tid, rx) = open_endpoint(&mut hfi, &ep)?;
         Ok(Self { hfi, tid, rx, proc: RealProcess::new(mem), irq_wakeups: 0 })

@@ -53,11 +53,11 @@ impl InProcTransport {
         }
     }
 
-    fn charge_write(&mut self, offset: u64) {
+    fn charge_write(&mut self, offset: u64, value: u64) {
         use hfi_abi::bar0;
         let mut l = self.ledger.borrow_mut();
         if let Some((i, _)) = bar0::RCV_ARRAY.index(offset) {
-            l.mmio_write(Some(i as u32));
+            l.mmio_write(Some((i as u32, value)));
         } else if offset >= bar0::TXE_PIO_SEND {
             l.pio_store();
         } else {
@@ -84,14 +84,14 @@ impl Transport for InProcTransport {
     }
     fn write32(&mut self, offset: u64, value: u32) -> Result<()> {
         self.settle();
-        self.charge_write(offset);
+        self.charge_write(offset, u64::from(value));
         self.mmio_ops += 1;
         self.world.dev.write32(offset, value);
         Ok(())
     }
     fn write64(&mut self, offset: u64, value: u64) -> Result<()> {
         self.settle();
-        self.charge_write(offset);
+        self.charge_write(offset, value);
         self.mmio_ops += 1;
         if let (Some(t), Some((i, _))) = (&self.trace, hfi_abi::bar0::RCV_ARRAY.index(offset)) {
             let e = hfi_abi::RcvArrayEntry(value);

@@ -16,6 +16,7 @@ pub mod qemu;
 pub mod runner;
 pub mod scenario;
 pub mod serve;
+pub mod study;
 pub mod trace;
 pub mod workloads;
 pub mod world;

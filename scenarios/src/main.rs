@@ -13,12 +13,14 @@ use std::process::ExitCode;
 
 use scenarios::demo::{self, DemoConfig};
 
+mod study_cli;
+
 /// Prints to stdout; a closed pipe (e.g. `| head`) is not an error worth a panic.
 fn say(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
-const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]\n       hfi-sim serve --socket PATH [--scenario FILE] [--device-id ID] [--stats]\n       hfi-sim catalog [--out DIR]\n       hfi-sim perf [--out DIR] [--quick] [--qemu]\n       hfi-sim qemu [--cache DIR] [--guest-bin FILE] [--out DIR] [--timeout S] [--accel kvm|tcg] [--sizes A,B,..] [--repeats N] [--buffers N] [--kernel-driver] [--verbose]\n       hfi-sim run <scenario files or dirs> [--jobs N] [--seed N] [--out DIR] [--trace FILE] [--check-determinism]";
+const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]\n       hfi-sim serve --socket PATH [--scenario FILE] [--device-id ID] [--stats]\n       hfi-sim catalog [--out DIR]\n       hfi-sim perf [--out DIR] [--quick] [--qemu]\n       hfi-sim qemu [--cache DIR] [--guest-bin FILE] [--out DIR] [--timeout S] [--accel kvm|tcg] [--sizes A,B,..] [--repeats N] [--buffers N] [--kernel-driver] [--verbose]\n       hfi-sim run <scenario files or dirs> [--jobs N] [--seed N] [--out DIR] [--trace FILE] [--check-determinism]\n       hfi-sim study <file.toml | calibration> [--out DIR] [--jobs N] [--seed N] [--set path=value]... [--trace] [--quick]";
 
 fn qemu_cmd(args: &[String]) -> Result<bool, String> {
     let mut o = scenarios::qemu::QemuOptions::new();
@@ -311,6 +313,7 @@ fn main() -> ExitCode {
         Some("run") => run_cmd(args.get(1..).unwrap_or(&[])),
         Some("perf") => perf_cmd(args.get(1..).unwrap_or(&[])),
         Some("qemu") => qemu_cmd(args.get(1..).unwrap_or(&[])),
+        Some("study") => study_cli::study_cmd(args.get(1..).unwrap_or(&[])),
         _ => Err(USAGE.to_string()),
     };
     match result {

@@ -47,6 +47,11 @@ pub struct NodeConfig {
     pub memlock: Option<u64>,
     /// hfi1 `cache_size` module parameter (MiB).
     pub cache_size_mb: u64,
+    /// User-library TID cache size in TIDs (`None` = PSM's: the fd's `tid_limit`; a value
+    /// above it is capped there).
+    pub tid_cache_entries: Option<u32>,
+    /// User-library TID cache eviction order (PSM: LRU).
+    pub tid_cache_eviction: driver::user::Eviction,
     /// Record a trace (DMA writes, RcvArray stores, invalidations, faults); in process only.
     #[serde(skip)]
     pub trace: bool,
@@ -64,6 +69,8 @@ impl Default for NodeConfig {
             mem_mib: 1024,
             memlock: None,
             cache_size_mb: 256,
+            tid_cache_entries: None,
+            tid_cache_eviction: driver::user::Eviction::Lru,
             trace: false,
         }
     }
@@ -119,7 +126,11 @@ pub struct Node<T: Transport = InProcTransport> {
     pub injection: Option<std::rc::Rc<std::cell::RefCell<Option<String>>>>,
     /// Trace of invalidations and faults, when tracing.
     pub trace: Option<crate::trace::TraceLog>,
+    /// Charge `host.rhf_poll_ns` for every RHQ entry the receiver handles (studies turn it on;
+    /// off by default, as before the cost existed).
+    pub charge_rhf_polls: bool,
     cache_seen: (u64, u64),
+    rhq_seen: u64,
 }
 
 impl Node<InProcTransport> {
@@ -224,6 +235,8 @@ impl<T: Transport> Node<T> {
             cache_size_mb: cfg.cache_size_mb,
             rndv: cfg.rndv,
             remote: RemoteAddr { ctxt: 0, lid: cfg.peer.slid, own_lid: cfg.peer.dlid },
+            cache_entries: cfg.tid_cache_entries,
+            cache_eviction: cfg.tid_cache_eviction,
         };
         let (tid, rx) = open_endpoint(&mut hfi, &ep)?;
         let mut proc = Process::new(1, pool, mem, Some(ledger.clone()));
@@ -238,7 +251,9 @@ impl<T: Transport> Node<T> {
             verdicts: None,
             injection: None,
             trace: None,
+            charge_rhf_polls: false,
             cache_seen: (0, 0),
+            rhq_seen: 0,
         })
     }
 
@@ -275,7 +290,12 @@ impl<T: Transport> Node<T> {
             l.work.cache_lookups += lookups;
             let ns = lookups as f64 * l.costs.cache_lookup_ns;
             l.charge_ns(ns);
+            let entries = self.rx.stats.rhq_entries.saturating_sub(self.rhq_seen);
+            if self.charge_rhf_polls && entries > 0 {
+                l.rhf_poll(entries);
+            }
         }
+        self.rhq_seen = self.rx.stats.rhq_entries;
         self.cache_seen = (s.tid_free_calls, s.acquires);
         Ok(done)
     }

@@ -265,6 +265,7 @@ impl PinDma for Process {
         self.space.dma_map(pfn, npages)
     }
     fn dma_unmap(&mut self, iova: Iova, npages: usize) {
+        self.charge(|l| l.dma_unmap());
         self.space.dma_unmap(iova, npages);
     }
     fn notifier_insert(&mut self, start: Va, len: u64) -> Result<NotifierId, NotifierError> {
@@ -299,6 +300,7 @@ impl driver::recv::UserProcess for Process {
         self
     }
     fn write_user(&mut self, va: u64, data: &[u8]) -> bool {
+        self.charge(|l| l.copy(data.len() as u64));
         self.write(Va(va), data).is_ok()
     }
 }

@@ -27,6 +27,19 @@ pub struct BugSwitches {
     pub skip_recheck_after_free: bool,
 }
 
+/// Which idle entry the cache gives up when it needs room. PSM's ips_tidcache evicts the least
+/// recently used one; `Mru` (the most recently released one) is a what-if for studies: it keeps
+/// part of a cyclic working set larger than the cache instead of thrashing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Eviction {
+    /// Least recently used first (PSM).
+    #[default]
+    Lru,
+    /// Most recently used first.
+    Mru,
+}
+
 /// The TIDs covering (a prefix of) an acquired range.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Acquired {
@@ -56,6 +69,7 @@ pub struct TidCache {
     pub(super) caching: bool,
     pub(super) capacity: u32,
     pub(super) bugs: BugSwitches,
+    pub(super) eviction: Eviction,
     pub(super) slab: LruSlab<CacheEntry>,
     pub(super) by_va: BTreeMap<u64, u32>,
     /// The same index as `by_va` for exact-start point lookups (the hit fast path); never
@@ -81,6 +95,7 @@ impl TidCache {
             caching: fd_info.runtime_flags & TID_UNMAP == 0,
             capacity: fd_info.tid_limit,
             bugs,
+            eviction: Eviction::Lru,
             slab: LruSlab::default(),
             by_va: BTreeMap::new(),
             by_start: FoldMap::default(),
@@ -98,6 +113,16 @@ impl TidCache {
     /// Most TIDs the cache holds at once (= `tid_limit`).
     pub fn capacity(&self) -> u32 {
         self.capacity
+    }
+
+    /// Sets the eviction order (LRU by default, as PSM).
+    pub fn set_eviction(&mut self, eviction: Eviction) {
+        self.eviction = eviction;
+    }
+
+    /// The eviction order in force.
+    pub fn eviction(&self) -> Eviction {
+        self.eviction
     }
 
     /// The bug switches in force.

@@ -129,6 +129,17 @@ impl<T> LruSlab<T> {
         (self.tail != NIL).then_some(self.tail)
     }
 
+    /// The head of the list (the most recently pushed value).
+    pub(crate) fn front(&self) -> Option<u32> {
+        (self.head != NIL).then_some(self.head)
+    }
+
+    /// The neighbour of `idx` towards the tail.
+    pub(crate) fn next_of(&self, idx: u32) -> Option<u32> {
+        let s = self.slots.get(idx as usize)?;
+        (s.linked && s.next != NIL).then_some(s.next)
+    }
+
     /// The neighbour of `idx` towards the head.
     pub(crate) fn prev_of(&self, idx: u32) -> Option<u32> {
         let s = self.slots.get(idx as usize)?;

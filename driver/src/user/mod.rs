@@ -40,7 +40,7 @@ pub mod rendezvous;
 mod stats;
 
 pub use acquire::{OM_ALIGN, OM_THRESHOLD};
-pub use cache::{Acquired, BugSwitches, TidCache};
+pub use cache::{Acquired, BugSwitches, Eviction, TidCache};
 pub use entry::{tid_key, CacheEntry};
 pub use error::CacheError;
 pub use rendezvous::{plan_windows, plan_windows_at, RndvConfig};

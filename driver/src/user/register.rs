@@ -3,7 +3,7 @@
 
 use hfi_abi::{TidInfo, PAGE_SIZE};
 
-use super::cache::TidCache;
+use super::cache::{Eviction, TidCache};
 use super::entry::{tid_key, CacheEntry};
 use super::error::CacheError;
 use crate::errno::Errno;
@@ -26,7 +26,7 @@ impl TidCache {
         nbytes: u64,
     ) -> Result<u32, CacheError> {
         if self.slab.len() >= self.capacity as usize {
-            let victim = self.slab.back().ok_or(CacheError::NoProgress)?;
+            let victim = self.first_victim().ok_or(CacheError::NoProgress)?;
             self.remove(fd, &[victim])?;
         }
         let worst_case = u64::from(self.capacity).saturating_mul(PAGE_SIZE);
@@ -96,19 +96,31 @@ impl TidCache {
         Ok(upd.tidlist.len() as u32)
     }
 
+    /// The idle entry eviction takes first: the LRU tail (PSM), or the head with
+    /// [`Eviction::Mru`].
+    fn first_victim(&self) -> Option<u32> {
+        match self.eviction {
+            Eviction::Lru => self.slab.back(),
+            Eviction::Mru => self.slab.front(),
+        }
+    }
+
     /// ips_tidcache_evict: pick idle entries from the LRU tail until their bytes reach `need`
     /// (or the queue is exhausted) and remove them. Returns the bytes evicted.
     fn evict_bytes(&mut self, fd: &mut dyn HfiFd, need: u64) -> Result<u64, CacheError> {
         let mut victims = Vec::new();
         let mut freed = 0u64;
-        let mut cur = self.slab.back();
+        let mut cur = self.first_victim();
         while let Some(slot) = cur {
             if freed >= need {
                 break;
             }
             freed += self.slab.get(slot).map_or(0, CacheEntry::len_bytes);
             victims.push(slot);
-            cur = self.slab.prev_of(slot);
+            cur = match self.eviction {
+                Eviction::Lru => self.slab.prev_of(slot),
+                Eviction::Mru => self.slab.next_of(slot),
+            };
         }
         self.remove(fd, &victims)?;
         Ok(freed)

@@ -154,6 +154,12 @@ pub fn load_dir(dir: &Path) -> Result<Vec<(PathBuf, Scenario)>, ScenarioError> {
 }
 
 fn load_with_tree(path: &Path) -> Result<(Scenario, Tree), ScenarioError> {
+    let (text, file) = read_text(path)?;
+    parse_with_tree(&text, &file)
+}
+
+/// Reads a UTF-8 text file; returns the text and the file's name for errors.
+pub(crate) fn read_text(path: &Path) -> Result<(String, String), ScenarioError> {
     let file = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| {
         ScenarioError::new(&file, None, ErrorKind::Io, None, format!("cannot read: {e}"))
@@ -163,10 +169,30 @@ fn load_with_tree(path: &Path) -> Result<(Scenario, Tree), ScenarioError> {
         let line = e.as_bytes().iter().take(valid).filter(|&&b| b == b'\n').count() + 1;
         ScenarioError::new(&file, Some(line), ErrorKind::Io, None, "not valid UTF-8".to_string())
     })?;
-    parse_with_tree(&text, &file)
+    Ok((text, file))
+}
+
+/// Parses TOML `text` into any `T` with the same one-line `file:line: key: message` errors as
+/// scenario files (unknown keys, bad values, missing keys), then runs `check`, whose
+/// [`FieldError`] key is located in the file, and returns what it made (other files of the
+/// crate, e.g. study files).
+pub(crate) fn parse_checked<T: serde::de::DeserializeOwned, U>(
+    text: &str,
+    file: &str,
+    check: impl FnOnce(&T) -> Result<U, FieldError>,
+) -> Result<U, ScenarioError> {
+    parse_typed(text, file, check).map(|(_, checked, _)| checked)
 }
 
 fn parse_with_tree(text: &str, file: &str) -> Result<(Scenario, Tree), ScenarioError> {
+    parse_typed(text, file, Scenario::validate).map(|(scenario, (), tree)| (scenario, tree))
+}
+
+fn parse_typed<T: serde::de::DeserializeOwned, U>(
+    text: &str,
+    file: &str,
+    check: impl FnOnce(&T) -> Result<U, FieldError>,
+) -> Result<(T, U, Tree), ScenarioError> {
     let lines = Lines::new(text);
     let root = parse_tree(text).map_err(|e| {
         let line = e.span().map_or(1, |s| lines.of(s.start));
@@ -176,9 +202,9 @@ fn parse_with_tree(text: &str, file: &str) -> Result<(Scenario, Tree), ScenarioE
         ScenarioError::new(file, Some(line), ErrorKind::Syntax, None, message)
     })?;
     let tree = Tree { root, lines, text: text.to_string() };
-    let scenario = toml::from_str::<Scenario>(text).map_err(|e| tree.serde_error(file, &e))?;
-    scenario.validate().map_err(|e| tree.field_error(file, e))?;
-    Ok((scenario, tree))
+    let value = toml::from_str::<T>(text).map_err(|e| tree.serde_error(file, &e))?;
+    let checked = check(&value).map_err(|e| tree.field_error(file, e))?;
+    Ok((value, checked, tree))
 }
 
 /// serde's Rust-flavoured type names in TOML words.

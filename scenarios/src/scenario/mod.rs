@@ -156,6 +156,7 @@ pub mod units;
 
 pub use driver::Policy;
 pub use load::{load_dir, load_file, parse_str, ErrorKind, ScenarioError};
+pub(crate) use load::{parse_checked, read_text};
 pub use schema::{
     Contiguity, Corruption, Count, Expect, Expectation, Fault, FaultKind, FaultPoint, FieldError,
     Memlock, Memory, MessageSpec, Reuse, Scenario, Workload,
