@@ -84,9 +84,13 @@ impl QemuEnv {
         })
     }
 
-    /// A command running QEMU through the prefix's loader.
-    pub fn qemu_command(&self) -> Command {
-        let mut c = Command::new(&self.loader);
+    /// A command running QEMU through the prefix's loader, under coreutils `timeout` (killed
+    /// `deadline_s` + 5 s after it starts even if `hfi-sim` itself dies first; `hfi-sim`
+    /// kills it at its own deadline anyway).
+    pub fn qemu_command(&self, deadline_s: u64) -> Command {
+        let mut c = Command::new("timeout");
+        c.args(["--kill-after=5", &format!("{}", deadline_s.saturating_add(5))]);
+        c.arg(&self.loader);
         c.arg("--library-path").arg(&self.library_path).arg(&self.binary);
         c.arg("-L").arg(&self.firmware);
         c

@@ -222,7 +222,7 @@ pub fn boot(
     initrd: &Path,
     on_line: &mut dyn FnMut(&str, f64),
 ) -> Result<Boot, String> {
-    let mut cmd: Command = env.qemu_command();
+    let mut cmd: Command = env.qemu_command(timeout.as_secs());
     cmd.args(["-accel", accel, "-m", "512M", "-smp", "1", "-nodefaults", "-no-user-config"])
         .args(["-display", "none", "-serial", "stdio", "-no-reboot", "-bios", "qboot.rom"])
         .args(["-object", "memory-backend-memfd,id=mem,size=512M,share=on"])
