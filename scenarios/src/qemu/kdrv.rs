@@ -5,7 +5,8 @@
 //! simulator) behind a `pcie-root-port` and no vIOMMU (the kernel driver uses the DMA API;
 //! QEMU DMA-maps all of the shared guest RAM). The guest insmods `ib_core ib_uverbs rdmavt
 //! i2c-algo-bit hfi1` with `loopback=1 num_vls=1 num_sdma=1 krcvqs=1 num_user_contexts=4`,
-//! runs `hfi-guest tid-script` on `/dev/hfi1_0`, prints the hfi1 kernel log and powers off.
+//! reports the port state, runs `hfi-guest tid-script` on `/dev/hfi1_0`, prints the hfi1 kernel
+//! log and restarts without device shutdown ([`GuestEnd::Restart`]).
 //! Soft lock-ups and hung tasks panic the guest (`panic=-1` ends QEMU); the whole run has a
 //! deadline. The host then replays the script through our driver and compares
 //! ([`crate::kdrv::diff`]), and reports the probe time, the CSRs the driver touched (the
@@ -18,7 +19,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::env::{build_image, ImageSpec};
+use super::env::{build_image, GuestEnd, ImageSpec};
 use super::run::{boot, prepare, Machine, QemuOptions};
 use crate::kdrv::diff::{self, DiffReport};
 use crate::node::NodeConfig;
@@ -27,6 +28,12 @@ use guest::tidscript::{ScriptCtxtInfo, StepResult};
 
 /// hfi1 module parameters (hfi1-probe.md's recommendation).
 pub const HFI1_PARAMS: &str = "loopback=1 num_vls=1 num_sdma=1 krcvqs=1 num_user_contexts=4";
+
+/// Waits up to 5 s for the port to leave Down, then reports its logical and physical state
+/// (sysfs, e.g. "2: INIT | 5: LinkUp").
+const PORT_STATE_CMD: &str = "p=/sys/class/infiniband/hfi1_0/ports/1; \
+    for i in $(seq 1 25); do case \"$(cat $p/state)\" in *INIT*|*ARMED*|*ACTIVE*) break;; esac; \
+    sleep 0.2; done; echo \"HFI-GUEST port $(cat $p/state) | $(cat $p/phys_state)\"";
 
 /// Everything the kernel-driver run found.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -39,6 +46,10 @@ pub struct KdrvReport {
     pub total_s: f64,
     /// `/dev/hfi1_0` existed after the probe.
     pub cdev: bool,
+    /// The port's logical state in sysfs after the probe (e.g. "2: INIT").
+    pub port_state: String,
+    /// The port's physical state in sysfs after the probe (e.g. "5: LinkUp").
+    pub phys_state: String,
     /// The hfi1 lines of the kernel log.
     pub dmesg: Vec<String>,
     /// CTXT_INFO of the context the script got.
@@ -82,9 +93,13 @@ pub fn run(opts: &QemuOptions, out: &mut dyn Write) -> Result<KdrvReport, String
         commands: vec![
             "echo \"HFI-GUEST probed $(cut -d' ' -f1 /proc/uptime)\"".into(),
             "test -c /dev/hfi1_0 && echo \"HFI-GUEST cdev present\"".into(),
+            PORT_STATE_CMD.into(),
             "/bin/hfi-guest tid-script /dev/hfi1_0".into(),
             "dmesg | grep -i hfi1 | sed 's/^/HFI-GUEST dmesg /'".into(),
         ],
+        // hfi1 cannot take its up link down in functional-simulator mode (it deadlocks on
+        // its link-state mutex in goto_offline), so the guest ends without device shutdown.
+        end: GuestEnd::Restart,
     };
     let initrd = opts.work.join("initrd-kdrv.cpio");
     std::fs::write(&initrd, build_image(&env, &spec)?)
@@ -143,6 +158,11 @@ fn on_line(line: &str, t: f64, r: &mut KdrvReport, verbose: bool, out: &mut dyn 
         "boot" => r.boot_s = t,
         "probed" => r.probe_s = t,
         "cdev" => r.cdev = true,
+        "port" => {
+            let (l, p) = rest.split_once(" | ").unwrap_or((rest, ""));
+            r.port_state = l.trim().to_string();
+            r.phys_state = p.trim().to_string();
+        }
         "dmesg" => r.dmesg.push(rest.to_string()),
         "ctxt-info" => r.ctxt = serde_json::from_str(rest).ok(),
         "tidstep" => {
@@ -191,6 +211,14 @@ fn check(r: &mut KdrvReport, log: &[(u32, u64)]) {
     for e in &r.errors {
         r.failures.push(format!("guest error: {e}"));
     }
+    // Tier B: the fake 8051's LCB-loopback quick link-up takes the port to Init.
+    let up = ["INIT", "ARMED", "ACTIVE"].iter().any(|s| r.port_state.ends_with(s));
+    if !up || !r.phys_state.ends_with("LinkUp") {
+        r.failures.push(format!(
+            "port did not come up: state {:?}, phys_state {:?}",
+            r.port_state, r.phys_state
+        ));
+    }
     let n = guest::tidscript::standard().len();
     if r.steps.len() != n {
         r.failures.push(format!("the guest ran {} of {n} script steps", r.steps.len()));
@@ -219,6 +247,7 @@ pub fn summary(r: &KdrvReport) -> String {
         "\nhfi1.ko: guest init after {:.1} s, probe done after {:.1} s, QEMU exit after {:.1} s; /dev/hfi1_0: {}\n",
         r.boot_s, r.probe_s, r.total_s, if r.cdev { "yes" } else { "NO" }
     );
+    s.push_str(&format!("port: state {}, phys_state {}\n", r.port_state, r.phys_state));
     s.push_str(&format!(
         "CSRs touched by hfi1.ko: {} distinct offsets; RcvArray writes recorded: {}; valid entries when the guest finished: {}\n",
         r.csrs_touched, r.rcv_array_writes, r.rcv_array_valid_at_end
