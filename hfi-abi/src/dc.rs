@@ -16,6 +16,8 @@ pub const DCC_CFG_PORT_CONFIG: u64 = DC_TOP + 0x8;
 pub const DCC_CFG_PORT_CONFIG_MTU_CAP: Field = Field::new(32, 3);
 /// DCC_CFG_PORT_CONFIG.LinkState (one of [`lstate`]).
 pub const DCC_CFG_PORT_CONFIG_LINK_STATE: Field = Field::new(48, 3);
+/// DCC_CFG_LED_CNTRL (storage; hfi1 writes 0 to hand the LEDs to the DC).
+pub const DCC_CFG_LED_CNTRL: u64 = DC_TOP + 0x40;
 /// DCC_ERR_FLG (read-only flags; cleared through DCC_ERR_FLG_CLR).
 pub const DCC_ERR_FLG: u64 = DC_TOP + 0x50;
 

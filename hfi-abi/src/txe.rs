@@ -5,7 +5,7 @@
 //! ([`crate::bar0::TXE_PER_CONTEXT`], [`crate::bar0::TXE_PER_SDMA`]).
 
 use crate::bar0::TXE;
-use crate::field::Field;
+use crate::field::{Field, RegArray};
 
 // ---- Global TXE CSRs -------------------------------------------------------------------------
 
@@ -50,6 +50,8 @@ pub const SEND_ERR_STATUS: u64 = TXE + 0xE0;
 /// SEND_CM_CREDIT_USED_STATUS (read-only): per-VL credits still in use; hfi1 polls it for 0
 /// before changing link credits.
 pub const SEND_CM_CREDIT_USED_STATUS: u64 = TXE + 0x510;
+/// SEND_CM_CREDIT_VL\[8\]: per-data-VL dedicated and shared credit limits (storage).
+pub const SEND_CM_CREDIT_VL: RegArray = RegArray::new(TXE + 0x600, 8, 8);
 
 // ---- Per send context (TXE + 0x100000 + ctxt * 0x100) ----------------------------------------
 
