@@ -35,6 +35,10 @@ const PORT_STATE_CMD: &str = "p=/sys/class/infiniband/hfi1_0/ports/1; \
     for i in $(seq 1 25); do case \"$(cat $p/state)\" in *INIT*|*ARMED*|*ACTIVE*) break;; esac; \
     sleep 0.2; done; echo \"HFI-GUEST port $(cat $p/state) | $(cat $p/phys_state)\"";
 
+/// The port's state after the subnet manager (e.g. "4: ACTIVE | 5: LinkUp").
+const PORT_FINAL_CMD: &str = "p=/sys/class/infiniband/hfi1_0/ports/1; \
+    echo \"HFI-GUEST port-final $(cat $p/state) | $(cat $p/phys_state)\"";
+
 /// Everything the kernel-driver run found.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct KdrvReport {
@@ -85,6 +89,7 @@ pub fn run(opts: &QemuOptions, out: &mut dyn Write) -> Result<KdrvReport, String
         modules: vec![
             ("ib_core".into(), String::new()),
             ("ib_uverbs".into(), String::new()),
+            ("ib_umad".into(), String::new()),
             ("rdmavt".into(), String::new()),
             ("i2c-algo-bit".into(), String::new()),
             ("hfi1".into(), HFI1_PARAMS.into()),
@@ -94,6 +99,8 @@ pub fn run(opts: &QemuOptions, out: &mut dyn Write) -> Result<KdrvReport, String
             "echo \"HFI-GUEST probed $(cut -d' ' -f1 /proc/uptime)\"".into(),
             "test -c /dev/hfi1_0 && echo \"HFI-GUEST cdev present\"".into(),
             PORT_STATE_CMD.into(),
+            "/bin/hfi-guest sm-bringup /dev/infiniband/umad0".into(),
+            PORT_FINAL_CMD.into(),
             "/bin/hfi-guest tid-script /dev/hfi1_0".into(),
             "dmesg | grep -i hfi1 | sed 's/^/HFI-GUEST dmesg /'".into(),
         ],
