@@ -20,7 +20,8 @@
 //! | DCC_CFG_PORT_CONFIG | storage; LinkState is the logical state, moved by the link and the host ([`crate::dcc`]) |
 //! | DC_LCB_CFG_RUN/TX_FIFOS_RESET/LOOPBACK/ALLOW_LINK_UP, DCC_CFG_RESET | storage read by the LCB status ([`crate::lcb`]) |
 //! | DC_LCB_STS_LINK_TRANSFER_ACTIVE | [`crate::lcb::LcbCfg::transfer_active`] |
-//! | CCE/MISC/SEND*/SEND_CTXT/SEND_DMA_ENG _ERR_STATUS, DCC/LCB _ERR_FLG, SEND_CM_CREDIT_USED_STATUS | read-only 0 |
+//! | SEND_DMA_CTRL/STATUS/ENG_ERR_STATUS/ENG_ERR_MASK/ENG_ERR_CLEAR\[16\] | halt, clean-up, enable ([`crate::sdma`]); a new unmasked engine error raises source 16 + engine |
+//! | CCE/MISC/SEND*/SEND_CTXT _ERR_STATUS, DCC/LCB _ERR_FLG, SEND_CM_CREDIT_USED_STATUS | read-only 0 |
 //!
 //! Everything else in these blocks is the generic CSR file ([`crate::csr_file`]).
 
@@ -34,6 +35,7 @@ use crate::dcc;
 use crate::device::HfiDevice;
 use crate::lcb::LcbCfg;
 use crate::regs::{array, reg, ro, rw, side, Access, ReadHook, RegSpec, Side, Slot};
+use crate::sdma::SdmaEngine;
 
 const HOST_CMD_0_WRITABLE: u64 = dc::DC_DC8051_CFG_HOST_CMD_0_REQ_NEW.smask()
     | dc::DC_DC8051_CFG_HOST_CMD_0_REQ_TYPE.smask()
@@ -154,16 +156,29 @@ pub static CHIP_REGS: &[RegSpec] = &[
         bar0::TXE_PER_CONTEXT.count as u32,
         bar0::TXE_PER_CONTEXT.stride,
     ),
-    array(
-        ro(
-            "SEND_DMA_ENG_ERR_STATUS",
-            bar0::TXE_PER_SDMA.base + txe::SEND_DMA_ENG_ERR_STATUS,
-            ReadHook::Stored,
-        ),
-        bar0::TXE_PER_SDMA.count as u32,
-        bar0::TXE_PER_SDMA.stride,
-    ),
+    sdma(side(rw("SEND_DMA_CTRL", SDMA + txe::SEND_DMA_CTRL, u64::MAX), Side::SdmaCtrl)),
+    sdma(ro("SEND_DMA_STATUS", SDMA + txe::SEND_DMA_STATUS, ReadHook::SdmaStatus)),
+    sdma(ro(
+        "SEND_DMA_ENG_ERR_STATUS",
+        SDMA + txe::SEND_DMA_ENG_ERR_STATUS,
+        ReadHook::SdmaEngErrStatus,
+    )),
+    sdma(side(
+        rw("SEND_DMA_ENG_ERR_MASK", SDMA + txe::SEND_DMA_ENG_ERR_MASK, u64::MAX),
+        Side::SdmaEngErrMask,
+    )),
+    sdma(side(
+        reg("SEND_DMA_ENG_ERR_CLEAR", SDMA + txe::SEND_DMA_ENG_ERR_CLEAR, Access::W1c, u64::MAX, 0),
+        Side::SdmaEngErrClear,
+    )),
 ];
+
+const SDMA: u64 = bar0::TXE_PER_SDMA.base;
+
+/// One register per SDMA engine.
+const fn sdma(r: RegSpec) -> RegSpec {
+    array(r, bar0::TXE_PER_SDMA.count as u32, bar0::TXE_PER_SDMA.stride)
+}
 
 /// State behind the chip registers that is not plain storage.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -176,6 +191,8 @@ pub struct ChipState {
     pub sbus_valid_cnt: u16,
     /// The 8051.
     pub dc8051: Dc8051,
+    /// The SDMA engines.
+    pub sdma: [SdmaEngine; bar0::TXE_PER_SDMA.count as usize],
 }
 
 impl ChipState {
@@ -258,6 +275,12 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             }
             ReadHook::RemotePortNo if self.chip_state.dc8051.link_up_in_loopback() => 1,
             ReadHook::RemoteGuid | ReadHook::RemotePortNo => 0,
+            ReadHook::SdmaStatus => {
+                self.chip_state.sdma.get(s.elt as usize).map_or(0, SdmaEngine::status)
+            }
+            ReadHook::SdmaEngErrStatus => {
+                self.chip_state.sdma.get(s.elt as usize).map_or(0, SdmaEngine::err_status)
+            }
             ReadHook::LcbTransferActive => {
                 u64::from(self.lcb_cfg().transfer_active(self.chip_state.dc8051.link_up()))
             }
@@ -276,6 +299,26 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
         }
     }
 
+    /// True while the 8051 trains a quick link-up: [`Self::finish_link_training`] is due once
+    /// the training time has passed (the owner of time calls it; the vfio-user server after a
+    /// wall-clock delay, tests directly).
+    pub fn link_training_pending(&self) -> bool {
+        self.chip_state.dc8051.training()
+    }
+
+    /// Ends the 8051's link training: LinkUp (logical Init, LINKUP_ACHIEVED and the DC 8051
+    /// interrupt) if the LCB is still ready.
+    pub fn finish_link_training(&mut self) {
+        let pending = self.dc8051_pending();
+        let ready = self.lcb_cfg().ready_for_link_up();
+        let change = self.chip_state.dc8051.finish_training(ready, &mut self.counters);
+        self.link_changed(change);
+        if self.dc8051_pending() & !pending != 0 {
+            self.counters.dc8051_intr_count += 1;
+            self.raise_source(dc::IS_DC8051_INT);
+        }
+    }
+
     /// The physical link changed: the hardware moves the logical state (DCC_CFG_PORT_CONFIG).
     fn link_changed(&mut self, change: LinkChange) {
         let slot = self.dec.chip.decode(dc::DCC_CFG_PORT_CONFIG).map(|s| usize::from(s.slot));
@@ -290,6 +333,14 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
         self.chip_state.dc8051.err_flg() & self.chip_stored(dc::DC_DC8051_ERR_EN)
     }
 
+    /// SEND_DMA_ENG_ERR_STATUS bits of `engine` that raise its interrupt source.
+    fn sdma_pending(&self, engine: usize) -> u64 {
+        let mask = bar0::TXE_PER_SDMA
+            .offset(engine as u64)
+            .map_or(0, |b| self.chip_stored(b + txe::SEND_DMA_ENG_ERR_MASK));
+        self.chip_state.sdma.get(engine).map_or(0, SdmaEngine::err_status) & mask
+    }
+
     pub(crate) fn write_chip(&mut self, s: Slot, spec: &RegSpec, v: u64) {
         let i = usize::from(s.slot);
         let Some(mut cur) = self.chip.get(i).copied() else {
@@ -300,6 +351,10 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             return;
         }
         let pending = self.dc8051_pending();
+        let engine = usize::from(s.elt);
+        let sdma_side =
+            matches!(spec.side, Side::SdmaCtrl | Side::SdmaEngErrMask | Side::SdmaEngErrClear);
+        let sdma_pending = if sdma_side { self.sdma_pending(engine) } else { 0 };
         let stored = match spec.side {
             Side::SendCtrl => txe::SEND_CTRL_CM_RESET.set(new, 0),
             Side::PioInitCtxt => {
@@ -367,6 +422,16 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
                 self.chip_state.dc8051.clear_flags(v);
                 0
             }
+            Side::SdmaCtrl => match self.chip_state.sdma.get_mut(engine) {
+                Some(e) => e.ctrl_written(old, new),
+                None => new,
+            },
+            Side::SdmaEngErrClear => {
+                if let Some(e) = self.chip_state.sdma.get_mut(engine) {
+                    e.clear_errors(v);
+                }
+                0
+            }
             Side::PortConfig => {
                 let f = dc::DCC_CFG_PORT_CONFIG_LINK_STATE;
                 let state = dcc::host_write(f.get(old), f.get(new), &mut self.counters);
@@ -381,6 +446,11 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
         if self.dc8051_pending() & !pending != 0 {
             self.counters.dc8051_intr_count += 1;
             self.raise_source(dc::IS_DC8051_INT);
+        }
+        // An SDMA engine's error source follows ENG_ERR_STATUS & ENG_ERR_MASK the same way.
+        if sdma_side && self.sdma_pending(engine) & !sdma_pending != 0 {
+            self.counters.sdma_eng_err_intr_count += 1;
+            self.raise_source(txe::IS_SDMAENG_ERR_START + engine as u64);
         }
     }
 }

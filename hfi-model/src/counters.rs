@@ -146,10 +146,14 @@ counters! {
     dc8051_code_ram_write_drops,
     /// 8051 data RAM writes past the data RAM (dropped).
     dc8051_ram_address_drops,
+    /// Quick link-up trainings that ended without a ready LCB (the link stays in polling).
+    dc8051_link_training_fails,
     /// DC 8051 interrupts raised (a new enabled DC_DC8051_ERR_FLG bit).
     dc8051_intr_count,
     /// Host writes of DCC_CFG_PORT_CONFIG.LinkState the hardware does not take.
     dcc_link_state_write_ignored_count,
+    /// SDMA engine error interrupts raised (a new unmasked SEND_DMA_ENG_ERR_STATUS bit).
+    sdma_eng_err_intr_count,
 }
 
 impl Counters {

@@ -12,10 +12,13 @@
 //!   - CHANGE_PHY_STATE: OFFLINE → offline.quiet (the link goes down; from LinkUp the firmware
 //!     records LINK_DOWN_REASON = host offline request), DISABLED → disabled (down),
 //!     POLLING → polling (no link partner trains with the model, so it stays there),
-//!     QUICK_LINKUP → LinkUp if the LCB transfers flits and may bring the link up (the caller's
-//!     `lcb_ready`; hfi1's LCB-loopback sequence; in loopback the firmware records the receive
-//!     lanes, LOCAL_LNI_INFO.EnableLaneRx = TX_SETTINGS.EnableLaneTx), else INVALID; LINKUP
-//!     (the end of LNI, which is not modelled) and other targets → INVALID.
+//!     QUICK_LINKUP → if the LCB transfers flits and may bring the link up (the caller's
+//!     `lcb_ready`; hfi1's LCB-loopback sequence): polling while the link trains, then LinkUp
+//!     when the training time has passed ([`Dc8051::finish_training`], called by whoever owns
+//!     time; the LCB must still be ready; in loopback the firmware records the receive lanes,
+//!     LOCAL_LNI_INFO.EnableLaneRx = TX_SETTINGS.EnableLaneTx); else INVALID. LINKUP (the end
+//!     of LNI, which is not modelled) and other targets → INVALID. Any other state change
+//!     ends a training.
 //!   - MISC REQUEST/GRANT_LCB_ACCESS: SUCCESS (the LCB CSRs are plain storage to both sides).
 //!   - SEND_LCB_IDLE_MSG: on an up link in LCB loopback the message arrives back at this port
 //!     (queued, BC_SMA_MSG or BC_IDLE_UNKNOWN_MSG posted); READ_LCB_IDLE_MSG takes the oldest
@@ -71,6 +74,7 @@ pub struct Dc8051 {
     err_flg: u64,
     idle_msgs: VecDeque<u64>,
     loopback: bool,
+    training: bool,
 }
 
 impl Default for Dc8051 {
@@ -86,6 +90,7 @@ impl Default for Dc8051 {
             err_flg: 0,
             idle_msgs: VecDeque::new(),
             loopback: false,
+            training: false,
         }
     }
 }
@@ -198,23 +203,47 @@ impl Dc8051 {
             }
             pls::POLLING => (ok, self.set_phys(pls::POLLING)),
             pls::QUICK_LINKUP if lcb_ready => {
+                // Training starts; LinkUp comes with finish_training.
                 self.loopback = lcb_loopback;
-                if lcb_loopback {
-                    // The receive lanes are the transmit lanes looped back.
-                    let tx = self.field(config::TX_SETTINGS);
-                    let lanes = config::ENABLE_LANE_TX.get(tx);
-                    let lni = self.field(config::LOCAL_LNI_INFO);
-                    self.set_field(config::LOCAL_LNI_INFO, config::ENABLE_LANE_RX.set(lni, lanes));
-                }
-                (ok, self.set_phys(pls::LINKUP))
+                let change = self.set_phys(pls::POLLING);
+                self.training = true;
+                (ok, change)
             }
             _ => (INVALID, LinkChange::None),
         }
     }
 
-    /// Moves the physical state; posts LINKUP_ACHIEVED on reaching LinkUp.
+    /// True while a quick link-up trains (between QUICK_LINKUP and [`Self::finish_training`]).
+    pub fn training(&self) -> bool {
+        self.training
+    }
+
+    /// The quick link-up's training time has passed: LinkUp if the LCB is still ready
+    /// (`lcb_ready`), else the link stays in polling (counted).
+    pub fn finish_training(&mut self, lcb_ready: bool, c: &mut Counters) -> LinkChange {
+        if !self.training {
+            return LinkChange::None;
+        }
+        self.training = false;
+        if !lcb_ready {
+            c.dc8051_link_training_fails += 1;
+            return LinkChange::None;
+        }
+        if self.loopback {
+            // The receive lanes are the transmit lanes looped back.
+            let tx = self.field(config::TX_SETTINGS);
+            let lanes = config::ENABLE_LANE_TX.get(tx);
+            let lni = self.field(config::LOCAL_LNI_INFO);
+            self.set_field(config::LOCAL_LNI_INFO, config::ENABLE_LANE_RX.set(lni, lanes));
+        }
+        self.set_phys(pls::LINKUP)
+    }
+
+    /// Moves the physical state (ending any training); posts LINKUP_ACHIEVED on reaching
+    /// LinkUp.
     fn set_phys(&mut self, to: u64) -> LinkChange {
         let was_up = self.phys == pls::LINKUP;
+        self.training = false;
         self.phys = to;
         match (was_up, to == pls::LINKUP) {
             (false, true) => {
@@ -474,7 +503,12 @@ mod tests {
             | 0xF;
         cmd(&mut d, hcmd::LOAD_CONFIG_DATA, tx, false);
         let (rc, _, ch) = cmd(&mut d, hcmd::CHANGE_PHY_STATE, pls::QUICK_LINKUP, true);
-        assert_eq!((rc, ch), (hcmd_ret::SUCCESS, LinkChange::Up));
+        assert_eq!((rc, ch), (hcmd_ret::SUCCESS, LinkChange::None));
+        assert_eq!((d.phys_state(), d.training()), (pls::POLLING, true), "training");
+        assert_eq!(d.err_flg(), 0, "nothing posted while training");
+        let mut c = Counters::default();
+        assert_eq!(d.finish_training(true, &mut c), LinkChange::Up);
+        assert_eq!(d.finish_training(true, &mut c), LinkChange::None, "once");
         assert_eq!(d.phys_state(), pls::LINKUP);
         assert_eq!(
             config::ENABLE_LANE_RX.get(d.field(config::LOCAL_LNI_INFO)),
@@ -505,6 +539,15 @@ mod tests {
         }
         let (_, _, ch) = cmd(&mut d, hcmd::CHANGE_PHY_STATE, pls::DISABLED, false);
         assert_eq!((ch, d.phys_state()), (LinkChange::None, pls::DISABLED));
+        // A training whose LCB went away fails; one interrupted by OFFLINE ends.
+        cmd(&mut d, hcmd::CHANGE_PHY_STATE, pls::QUICK_LINKUP, true);
+        assert_eq!(d.finish_training(false, &mut c), LinkChange::None);
+        assert_eq!((d.phys_state(), c.dc8051_link_training_fails), (pls::POLLING, 1));
+        cmd(&mut d, hcmd::CHANGE_PHY_STATE, pls::QUICK_LINKUP, true);
+        cmd(&mut d, hcmd::CHANGE_PHY_STATE, pls::OFFLINE, false);
+        assert!(!d.training());
+        assert_eq!(d.finish_training(true, &mut c), LinkChange::None);
+        assert_eq!(d.phys_state(), pls::OFFLINE);
     }
 
     #[test]
@@ -515,6 +558,7 @@ mod tests {
         assert_eq!(cmd(&mut d, hcmd::SEND_LCB_IDLE_MSG, sma_arm, false).0, hcmd_ret::SUCCESS);
         assert_eq!(cmd(&mut d, hcmd::READ_LCB_IDLE_MSG, idle::SMA, false).0, hcmd_ret::INVALID);
         cmd(&mut d, hcmd::CHANGE_PHY_STATE, pls::QUICK_LINKUP, true);
+        d.finish_training(true, &mut Counters::default());
         d.clear_flags(u64::MAX);
         cmd(&mut d, hcmd::SEND_LCB_IDLE_MSG, sma_arm, true);
         assert_eq!(d.err_flg(), 1);
@@ -560,6 +604,7 @@ mod tests {
         let mut c = Counters::default();
         cmd(&mut d, hcmd::LOAD_CONFIG_DATA, load(3, config::GENERAL_CONFIG, 7), false);
         cmd(&mut d, hcmd::CHANGE_PHY_STATE, pls::QUICK_LINKUP, true);
+        d.finish_training(true, &mut c);
         let rst = DC_DC8051_CFG_RST_M8051W.smask();
         assert_eq!(d.rst_written(0, rst), LinkChange::Down);
         assert_eq!(d.cur_state(), 0);

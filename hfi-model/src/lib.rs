@@ -33,6 +33,7 @@ pub mod peer;
 pub mod pio;
 pub mod regs;
 pub mod remote;
+pub mod sdma;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod test_utils;

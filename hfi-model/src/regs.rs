@@ -85,6 +85,10 @@ pub enum ReadHook {
     RemotePortNo,
     /// DC_LCB_STS_LINK_TRANSFER_ACTIVE from the LCB configuration.
     LcbTransferActive,
+    /// SEND_DMA_STATUS\[engine\] from the engine state.
+    SdmaStatus,
+    /// SEND_DMA_ENG_ERR_STATUS\[engine\] from the engine state.
+    SdmaEngErrStatus,
 }
 
 /// What a write does beyond storing the masked value.
@@ -134,6 +138,12 @@ pub enum Side {
     Dc8051ErrEn,
     /// DCC_CFG_PORT_CONFIG: the host's logical link state request.
     PortConfig,
+    /// SEND_DMA_CTRL\[engine\]: halt, clean-up, enable.
+    SdmaCtrl,
+    /// SEND_DMA_ENG_ERR_MASK\[engine\]: enabling a set error raises the engine's source.
+    SdmaEngErrMask,
+    /// SEND_DMA_ENG_ERR_CLEAR\[engine\]: clears SEND_DMA_ENG_ERR_STATUS bits.
+    SdmaEngErrClear,
 }
 
 /// One register or register array (elements `stride` bytes apart).

@@ -3,7 +3,8 @@
 //! `do_quick_linkup`, `handle_8051_interrupt`, `handle_link_up`, `handle_linkup_change`,
 //! `goto_offline`; mad.c `set_port_states` for Armed/Active), in driver order with the values
 //! the driver checks. Every poll must complete on its first or second read, and the 8051's
-//! LINKUP_ACHIEVED must arrive as exactly one MSI-X message on the general vector.
+//! LINKUP_ACHIEVED must arrive as exactly one MSI-X message on the general vector. Also the
+//! SDMA engine start-up (`sdma.c`) the probe runs once the engine-error source is unmasked.
 
 #![cfg(feature = "server")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)] // test code: a panic is a failure
@@ -14,7 +15,7 @@ mod hfi1_common;
 use hfi1_common::*;
 
 use hfi_abi::uapi::pci::DEVICE_ID_INTEL1;
-use hfi_abi::{cce, dc, pcicfg, txe};
+use hfi_abi::{bar0, cce, dc, pcicfg, txe};
 use hfi_model::server::model::{irq_flags, MSIX_IRQ_INDEX};
 
 const GENERAL: u64 = dc::config::GENERAL_CONFIG;
@@ -40,8 +41,12 @@ fn link_up(h: &mut Hfi1, general: &mut UnixStream) {
     h.w(dc::DCC_CFG_LED_CNTRL, 0); // LEDs to the DC
     h.set_local_link_attributes();
     assert_eq!(h.do_quick_linkup(), dc::hcmd_ret::SUCCESS);
-    // log_physical_state(PLS_POLLING): quick link-up is already at LinkUp.
-    assert_eq!(h.phys_state(), dc::pls::LINKUP);
+    // log_physical_state(PLS_POLLING): the link trains in polling.
+    assert_eq!(h.phys_state(), dc::pls::POLLING);
+    assert_eq!(h.d.link_training(), Some(hfi_model::server::model::LINK_TRAINING_DEFAULT));
+    assert_eq!(signals(general), 0, "nothing before the training time has passed");
+    h.d.link_training_done();
+    assert_eq!(h.d.link_training(), None);
     assert_eq!(signals(general), 1, "one MSI-X message on the general vector");
     assert_eq!(h.general_interrupt_8051(), dc::host_msg::LINKUP_ACHIEVED);
     assert_eq!(signals(general), 0, "clearing the flag raises nothing");
@@ -176,6 +181,15 @@ fn quick_linkup_needs_a_running_lcb_and_flr_takes_the_link_down() {
     assert_eq!(h.r(dc::DC_LCB_STS_LINK_TRANSFER_ACTIVE), 1);
     let (code, _) = h.dc8051_command(dc::hcmd::CHANGE_PHY_STATE, dc::pls::QUICK_LINKUP);
     assert_eq!(code, dc::hcmd_ret::INVALID);
+    // A training whose LCB stops before the training time has passed leaves the link polling.
+    h.w(dc::DC_LCB_CFG_ALLOW_LINK_UP, 1);
+    let (code, _) = h.dc8051_command(dc::hcmd::CHANGE_PHY_STATE, dc::pls::QUICK_LINKUP);
+    assert_eq!(code, dc::hcmd_ret::SUCCESS);
+    h.w(dc::DC_LCB_CFG_RUN, 0);
+    h.d.link_training_done();
+    assert_eq!((h.phys_state(), h.logical_state()), (dc::pls::POLLING, dc::lstate::DOWN));
+    assert_eq!(signals(&mut general), 0);
+    assert_eq!(h.d.dev.counters().dc8051_link_training_fails, 1);
     // A pending flag raises the interrupt when its enable is set, not before.
     h.w(dc::DC_DC8051_ERR_EN, 0);
     link_up_without_irq(&mut h);
@@ -198,5 +212,51 @@ fn quick_linkup_needs_a_running_lcb_and_flr_takes_the_link_down() {
 fn link_up_without_irq(h: &mut Hfi1) {
     h.set_local_link_attributes();
     assert_eq!(h.do_quick_linkup(), dc::hcmd_ret::SUCCESS);
+    h.d.link_training_done();
     assert_eq!(h.r(dc::DC_DC8051_ERR_FLG), 1, "SetBy8051 pending");
+}
+
+/// sdma.c's engine start-up (sdma_start → s10 halt wait → s15 clean wait → s20 idle → s99
+/// running at port Active), engine 0: the halt is reported by the engine-error interrupt on
+/// the general vector and the clean-up tasklet's unbounded spin ends on its first read.
+#[test]
+fn sdma_engine_halts_cleans_up_and_runs() {
+    let (mut h, mut general) = probed();
+    let e = |reg| bar0::TXE_PER_SDMA.offset(0).unwrap() + reg;
+    // msix_request_irqs → enable_sdma_srcs: the engine's error source (16); init_sdma_regs
+    h.w(cce::CCE_INT_MASK.offset(0).unwrap(), 1 << txe::IS_SDMAENG_ERR_START);
+    h.w(e(txe::SEND_DMA_ENG_ERR_MASK), u64::MAX);
+    // s10: sdma_sendctrl(HALT)
+    let halt = txe::SEND_DMA_CTRL_SDMA_HALT.smask();
+    h.w(e(txe::SEND_DMA_CTRL), halt);
+    assert_eq!(signals(&mut general), 1, "the halt arrives as an engine-error interrupt");
+    // general_interrupt → is_sdma_eng_err_int → interrupt_clear_down(SEND_DMA_ENG_ERR)
+    let st = h.r(cce::CCE_INT_STATUS.offset(0).unwrap());
+    assert_eq!(st, 1 << txe::IS_SDMAENG_ERR_START);
+    h.w(cce::CCE_INT_CLEAR.offset(0).unwrap(), st);
+    let err = h.r(e(txe::SEND_DMA_ENG_ERR_STATUS));
+    assert_eq!(err, txe::SEND_DMA_ENG_ERR_STATUS_SDMA_HALT_ERR.smask());
+    h.w(e(txe::SEND_DMA_ENG_ERR_CLEAR), err);
+    assert_eq!(h.r(e(txe::SEND_DMA_ENG_ERR_STATUS)), 0);
+    // e60 → sdma_err_halt_wait
+    h.poll("SDMA EngHalted", e(txe::SEND_DMA_STATUS), |v| {
+        txe::SEND_DMA_STATUS_ENG_HALTED.get(v) == 1
+    });
+    // e15 → s15: sdma_sendctrl(INTENABLE | CLEANUP), then the clean-up tasklet's spin
+    let int_en = txe::SEND_DMA_CTRL_SDMA_INT_ENABLE.smask();
+    h.w(e(txe::SEND_DMA_CTRL), int_en | txe::SEND_DMA_CTRL_SDMA_CLEANUP.smask());
+    h.poll("SDMA EngCleanedUp", e(txe::SEND_DMA_STATUS), |v| {
+        txe::SEND_DMA_STATUS_ENG_CLEANED_UP.get(v) == 1
+    });
+    // e25 → sdma_hw_start_up (clear the header-request FIFO error) → s20 Idle
+    h.w(e(txe::SEND_DMA_ENG_ERR_CLEAR), 1 << 18);
+    h.w(e(txe::SEND_DMA_CTRL), int_en);
+    assert_eq!(h.r(e(txe::SEND_DMA_CTRL)), int_en, "the clean-up bit does not stick");
+    // port Active → sdma_all_running → s99 Running
+    h.w(e(txe::SEND_DMA_CTRL), int_en | txe::SEND_DMA_CTRL_SDMA_ENABLE.smask());
+    assert_eq!(h.r(e(txe::SEND_DMA_STATUS)), 0, "running");
+    assert_eq!(signals(&mut general), 0, "one interrupt in all");
+    let slow: Vec<_> = h.polls.iter().filter(|&&(_, n)| n > 2).collect();
+    assert!(slow.is_empty(), "polls needing more than two reads: {slow:?}");
+    assert_eq!(h.d.dev.counters().sdma_eng_err_intr_count, 1);
 }

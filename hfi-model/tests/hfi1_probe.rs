@@ -261,7 +261,10 @@ fn hfi1_probe_sequence_completes_every_poll_at_once() {
     h.w(dc::DC_DC8051_CFG_MODE, mode | 0x2);
     h.set_local_link_attributes();
     assert_eq!(h.do_quick_linkup(), dc::hcmd_ret::SUCCESS, "the quick link-up succeeds");
+    // The link trains (polling) until the server's training time has passed; then
     // LINKUP_ACHIEVED arrives on the general vector (CceIntMap byte 0 for source 250).
+    assert_eq!(h.phys_state(), dc::pls::POLLING);
+    h.d.link_training_done();
     assert_eq!(signals(&mut ends[0]), 1, "the 8051 interrupt on MSI-X vector 0");
     assert_eq!(h.general_interrupt_8051(), dc::host_msg::LINKUP_ACHIEVED);
     // handle_link_up → set_link_state(INIT): LinkUp and Init at once.
