@@ -49,6 +49,7 @@ fn upstream_hfi1_probes_and_agrees_with_our_tid_caching() {
         assert!(dmesg.iter().any(|l| l.as_str().unwrap().contains(line)), "{line}: {dmesg:?}");
     }
     assert_eq!(r["link_counters"]["dc8051_cmd_invalid_count"], 0, "{}", r["link_counters"]);
+    assert_eq!(r["sdma_states"], serde_json::json!(["s99_Running"]));
     let d = &r["diff"];
     assert_eq!(d["differences"], 0);
     assert_eq!(d["ours_left"], serde_json::json!([0, 0]));

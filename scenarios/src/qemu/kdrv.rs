@@ -42,6 +42,11 @@ const PORT_STATE_CMD: &str = "p=/sys/class/infiniband/hfi1_0/ports/1; \
 const PORT_FINAL_CMD: &str = "p=/sys/class/infiniband/hfi1_0/ports/1; \
     echo \"HFI-GUEST port-final $(cat $p/state) | $(cat $p/phys_state)\"";
 
+/// The SDMA engines' software states (hfi1's debugfs `sdes`, one "SDE n ... STE state" line
+/// per engine).
+const SDMA_STATE_CMD: &str = "mount -t debugfs none /sys/kernel/debug 2>/dev/null; \
+    grep '^SDE' /sys/kernel/debug/hfi1/hfi1_0/sdes | sed 's/^/HFI-GUEST sdma /'";
+
 /// Everything the kernel-driver run found.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct KdrvReport {
@@ -61,6 +66,8 @@ pub struct KdrvReport {
     pub sm: Option<Value>,
     /// The port's logical state in sysfs after the subnet manager (e.g. "4: ACTIVE").
     pub port_final: String,
+    /// Each SDMA engine's state in hfi1 (e.g. "s99_Running"), after the subnet manager.
+    pub sdma_states: Vec<String>,
     /// The hfi1 lines of the kernel log.
     pub dmesg: Vec<String>,
     /// CTXT_INFO of the context the script got.
@@ -110,6 +117,7 @@ pub fn run(opts: &QemuOptions, out: &mut dyn Write) -> Result<KdrvReport, String
             PORT_STATE_CMD.into(),
             "/bin/hfi-guest sm-bringup /dev/infiniband/umad0".into(),
             PORT_FINAL_CMD.into(),
+            SDMA_STATE_CMD.into(),
             "/bin/hfi-guest tid-script /dev/hfi1_0".into(),
             "dmesg | grep -i hfi1 | sed 's/^/HFI-GUEST dmesg /'".into(),
         ],
@@ -179,6 +187,10 @@ fn on_line(line: &str, t: f64, r: &mut KdrvReport, verbose: bool, out: &mut dyn 
         "probed" => r.probe_s = t,
         "cdev" => r.cdev = true,
         "sm" => r.sm = serde_json::from_str(rest).ok(),
+        "sdma" => {
+            let ste = rest.split_whitespace().skip_while(|w| *w != "STE").nth(1);
+            r.sdma_states.push(ste.unwrap_or("?").to_string());
+        }
         "port-final" => {
             let (l, _) = rest.split_once(" | ").unwrap_or((rest, ""));
             r.port_final = l.trim().to_string();
@@ -255,6 +267,10 @@ fn check(r: &mut KdrvReport, log: &[(u32, u64)]) {
     if !r.port_final.ends_with("ACTIVE") {
         r.failures.push(format!("port not Active after the subnet manager: {:?}", r.port_final));
     }
+    // At Active hfi1 runs its SDMA engines (halt, clean-up, enable through the model).
+    if r.sdma_states.is_empty() || r.sdma_states.iter().any(|s| s != "s99_Running") {
+        r.failures.push(format!("SDMA engines not running: {:?}", r.sdma_states));
+    }
     let n = guest::tidscript::standard().len();
     if r.steps.len() != n {
         r.failures.push(format!("the guest ran {} of {n} script steps", r.steps.len()));
@@ -284,8 +300,8 @@ pub fn summary(r: &KdrvReport) -> String {
         r.boot_s, r.probe_s, r.total_s, if r.cdev { "yes" } else { "NO" }
     );
     s.push_str(&format!(
-        "port: after the probe {} / {}; after the subnet manager {}\n",
-        r.port_state, r.phys_state, r.port_final
+        "port: after the probe {} / {}; after the subnet manager {}; SDMA engines {:?}\n",
+        r.port_state, r.phys_state, r.port_final, r.sdma_states
     ));
     s.push_str(&format!(
         "CSRs touched by hfi1.ko: {} distinct offsets; RcvArray writes recorded: {}; valid entries when the guest finished: {}\n",
