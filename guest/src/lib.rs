@@ -13,13 +13,18 @@
 //!
 //! - [`tidscript`] and [`hfi1_cdev`]: the TID script of the differential check against the
 //!   upstream hfi1 driver, and that driver's character device.
+//! - [`opa_sm`] over [`umad`]: a minimal subnet manager that takes the upstream driver's port
+//!   from Init to Active (tier B).
 //!
-//! The only unsafe code is the hfi1 ioctls in [`hfi1_cdev`]. No dependency on the device model.
+//! The only unsafe code is the hfi1 ioctls in [`hfi1_cdev`] and the umad ioctls and poll in
+//! [`umad`]. No dependency on the device model.
 #![deny(unsafe_code)]
 
 pub mod hfi1_cdev;
 pub mod node;
+pub mod opa_sm;
 pub mod process;
 pub mod report;
 pub mod tidscript;
+pub mod umad;
 pub mod workload;

@@ -3,7 +3,8 @@
 //! driver, printing `HFI-GUEST` result lines for the host.
 //!
 //! Usage: `hfi-guest [--sizes 65536,262144] [--repeats N] [--buffers N] [--seed N]
-//! [--probe-rounds N] [--bdf DDDD:BB:DD.F]`
+//! [--probe-rounds N] [--bdf DDDD:BB:DD.F]`; `hfi-guest tid-script [DEV]` (the upstream
+//! driver's TID ioctls); `hfi-guest sm-bringup [DEV]` (Init → Armed → Active through umad).
 
 use driver::Policy;
 use guest::report;
@@ -71,8 +72,35 @@ fn tid_script(dev: &str) -> bool {
     true
 }
 
+/// `hfi-guest sm-bringup [DEV]`: a minimal subnet manager takes the local OPA port from Init
+/// to Armed and Active through its SMA (umad device, default `/dev/infiniband/umad0`).
+fn sm_bringup(dev: &str) -> bool {
+    let r = guest::opa_sm::Sm::open(dev).and_then(|mut sm| sm.bring_up());
+    match r {
+        Ok(rep) => {
+            report::line("sm", &rep);
+            true
+        }
+        Err(e) => {
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            report::line("error", &format!("sm-bringup: {msg}"));
+            false
+        }
+    }
+}
+
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("sm-bringup") {
+        let ok = sm_bringup(argv.get(2).map_or("/dev/infiniband/umad0", String::as_str));
+        report::done(ok);
+        std::process::exit(if ok { 0 } else { 1 });
+    }
     if argv.get(1).map(String::as_str) == Some("tid-script") {
         let ok = tid_script(argv.get(2).map_or("/dev/hfi1_0", String::as_str));
         report::done(ok);

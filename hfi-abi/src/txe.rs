@@ -5,7 +5,7 @@
 //! ([`crate::bar0::TXE_PER_CONTEXT`], [`crate::bar0::TXE_PER_SDMA`]).
 
 use crate::bar0::TXE;
-use crate::field::Field;
+use crate::field::{Field, RegArray};
 
 // ---- Global TXE CSRs -------------------------------------------------------------------------
 
@@ -50,6 +50,8 @@ pub const SEND_ERR_STATUS: u64 = TXE + 0xE0;
 /// SEND_CM_CREDIT_USED_STATUS (read-only): per-VL credits still in use; hfi1 polls it for 0
 /// before changing link credits.
 pub const SEND_CM_CREDIT_USED_STATUS: u64 = TXE + 0x510;
+/// SEND_CM_CREDIT_VL\[8\]: per-data-VL dedicated and shared credit limits (storage).
+pub const SEND_CM_CREDIT_VL: RegArray = RegArray::new(TXE + 0x600, 8, 8);
 
 // ---- Per send context (TXE + 0x100000 + ctxt * 0x100) ----------------------------------------
 
@@ -66,10 +68,30 @@ pub const SEND_CTXT_ERR_STATUS: u64 = 0x40;
 
 /// SEND_DMA_CTRL.
 pub const SEND_DMA_CTRL: u64 = 0x00;
+/// SEND_DMA_CTRL.SDmaEnable: the engine fetches descriptors.
+pub const SEND_DMA_CTRL_SDMA_ENABLE: Field = Field::bit(0);
+/// SEND_DMA_CTRL.SDmaHalt: halt the engine.
+pub const SEND_DMA_CTRL_SDMA_HALT: Field = Field::bit(1);
+/// SEND_DMA_CTRL.SDmaCleanup: clean a halted engine up (reset its state).
+pub const SEND_DMA_CTRL_SDMA_CLEANUP: Field = Field::bit(2);
+/// SEND_DMA_CTRL.SDmaIntEnable.
+pub const SEND_DMA_CTRL_SDMA_INT_ENABLE: Field = Field::bit(3);
 /// SEND_DMA_STATUS (read-only).
 pub const SEND_DMA_STATUS: u64 = 0x08;
+/// SEND_DMA_STATUS.EngHalted.
+pub const SEND_DMA_STATUS_ENG_HALTED: Field = Field::bit(56);
+/// SEND_DMA_STATUS.EngCleanedUp (hfi1's clean-up tasklet spins on it without a timeout).
+pub const SEND_DMA_STATUS_ENG_CLEANED_UP: Field = Field::bit(57);
 /// SEND_DMA_ENG_ERR_STATUS (read-only).
 pub const SEND_DMA_ENG_ERR_STATUS: u64 = 0x60;
+/// SEND_DMA_ENG_ERR_STATUS.SDmaHaltErr: the engine halted.
+pub const SEND_DMA_ENG_ERR_STATUS_SDMA_HALT_ERR: Field = Field::bit(6);
+/// SEND_DMA_ENG_ERR_MASK: which engine errors raise its interrupt source.
+pub const SEND_DMA_ENG_ERR_MASK: u64 = 0x68;
+/// SEND_DMA_ENG_ERR_CLEAR (write 1 to clear SEND_DMA_ENG_ERR_STATUS bits).
+pub const SEND_DMA_ENG_ERR_CLEAR: u64 = 0x70;
+/// First SDMA engine error interrupt source (source = 16 + engine).
+pub const IS_SDMAENG_ERR_START: u64 = 16;
 
 /// Bytes per PIO block (a send context's credit unit).
 pub const PIO_BLOCK_SIZE: u64 = 64;

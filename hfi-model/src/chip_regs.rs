@@ -14,8 +14,14 @@
 //! | ASIC_CFG_MUTEX | a non-zero write takes it only when it reads 0; 0 releases |
 //! | ASIC_CFG_SCRATCH\[4\], ASIC_QSFPn_OE/OUT | storage |
 //! | ASIC_QSFPn_IN | no module: ModPrsN = IntN = 1; I2C and ResetN pins read what the host drives (pulled up when not driven) |
-//! | DC_DC8051_CFG_HOST_CMD_0/1, RAM_ACCESS_* | the 8051 stub ([`crate::dc8051`]) |
-//! | CCE/MISC/SEND*/SEND_CTXT/SEND_DMA_ENG _ERR_STATUS, DCC/LCB/8051 _ERR_FLG, SEND_CM_CREDIT_USED_STATUS | read-only 0 |
+//! | DC_DC8051_CFG_HOST_CMD_0/1, RAM_ACCESS_*, CFG_RST, STS_CUR_STATE | the 8051 ([`crate::dc8051`]) |
+//! | DC_DC8051_ERR_FLG/CLR/EN, DBG_ERR_INFO_SET_BY_8051 | the 8051's host messages; a new enabled flag raises interrupt source 250 (DC 8051) |
+//! | DC_DC8051_STS_REMOTE_GUID/PORT_NO | the neighbour while the link is up in LCB loopback: this node's GUID, port 1; else 0 |
+//! | DCC_CFG_PORT_CONFIG | storage; LinkState is the logical state, moved by the link and the host ([`crate::dcc`]) |
+//! | DC_LCB_CFG_RUN/TX_FIFOS_RESET/LOOPBACK/ALLOW_LINK_UP, DCC_CFG_RESET | storage read by the LCB status ([`crate::lcb`]) |
+//! | DC_LCB_STS_LINK_TRANSFER_ACTIVE | [`crate::lcb::LcbCfg::transfer_active`] |
+//! | SEND_DMA_CTRL/STATUS/ENG_ERR_STATUS/ENG_ERR_MASK/ENG_ERR_CLEAR\[16\] | halt, clean-up, enable ([`crate::sdma`]); a new unmasked engine error raises source 16 + engine |
+//! | CCE/MISC/SEND*/SEND_CTXT _ERR_STATUS, DCC/LCB _ERR_FLG, SEND_CM_CREDIT_USED_STATUS | read-only 0 |
 //!
 //! Everything else in these blocks is the generic CSR file ([`crate::csr_file`]).
 
@@ -24,8 +30,12 @@ use vm_memory::GuestAddressSpace;
 
 use crate::counters::Counters;
 use crate::dc8051::Dc8051;
+use crate::dc8051::LinkChange;
+use crate::dcc;
 use crate::device::HfiDevice;
-use crate::regs::{array, ro, rw, side, Access, ReadHook, RegSpec, Side, Slot};
+use crate::lcb::LcbCfg;
+use crate::regs::{array, reg, ro, rw, side, Access, ReadHook, RegSpec, Side, Slot};
+use crate::sdma::SdmaEngine;
 
 const HOST_CMD_0_WRITABLE: u64 = dc::DC_DC8051_CFG_HOST_CMD_0_REQ_NEW.smask()
     | dc::DC_DC8051_CFG_HOST_CMD_0_REQ_TYPE.smask()
@@ -55,28 +65,76 @@ pub static CHIP_REGS: &[RegSpec] = &[
     // MISC
     ro("MISC_ERR_STATUS", misc::MISC_ERR_STATUS, ReadHook::Stored),
     // DC
-    ro("DCC_ERR_FLG", dc::DCC_ERR_FLG, ReadHook::Stored),
-    ro("DC_LCB_ERR_FLG", dc::DC_LCB_ERR_FLG, ReadHook::Stored),
-    rw("DC_DC8051_CFG_RAM_ACCESS_SETUP", dc::DC_DC8051_CFG_RAM_ACCESS_SETUP, 0x101),
-    rw(
-        "DC_DC8051_CFG_RAM_ACCESS_CTRL",
-        dc::DC_DC8051_CFG_RAM_ACCESS_CTRL,
-        RAM_ACCESS_CTRL_WRITABLE,
+    rw("DCC_CFG_RESET", dc::DCC_CFG_RESET, u64::MAX),
+    side(
+        reg(
+            "DCC_CFG_PORT_CONFIG",
+            dc::DCC_CFG_PORT_CONFIG,
+            Access::Rw,
+            u64::MAX,
+            dc::DCC_CFG_PORT_CONFIG_LINK_STATE.encode(crate::dcc::RESET_STATE),
+        ),
+        Side::PortConfig,
     ),
-    rw("DC_DC8051_CFG_RAM_ACCESS_WR_DATA", dc::DC_DC8051_CFG_RAM_ACCESS_WR_DATA, u64::MAX),
+    ro("DCC_ERR_FLG", dc::DCC_ERR_FLG, ReadHook::Stored),
+    rw("DC_LCB_CFG_RUN", dc::DC_LCB_CFG_RUN, u64::MAX),
+    rw("DC_LCB_CFG_TX_FIFOS_RESET", dc::DC_LCB_CFG_TX_FIFOS_RESET, u64::MAX),
+    rw("DC_LCB_CFG_LOOPBACK", dc::DC_LCB_CFG_LOOPBACK, u64::MAX),
+    rw("DC_LCB_CFG_ALLOW_LINK_UP", dc::DC_LCB_CFG_ALLOW_LINK_UP, u64::MAX),
+    ro("DC_LCB_ERR_FLG", dc::DC_LCB_ERR_FLG, ReadHook::Stored),
+    ro(
+        "DC_LCB_STS_LINK_TRANSFER_ACTIVE",
+        dc::DC_LCB_STS_LINK_TRANSFER_ACTIVE,
+        ReadHook::LcbTransferActive,
+    ),
+    rw("DC_DC8051_CFG_RAM_ACCESS_SETUP", dc::DC_DC8051_CFG_RAM_ACCESS_SETUP, 0x101),
+    side(
+        rw(
+            "DC_DC8051_CFG_RAM_ACCESS_CTRL",
+            dc::DC_DC8051_CFG_RAM_ACCESS_CTRL,
+            RAM_ACCESS_CTRL_WRITABLE,
+        ),
+        Side::RamAccessCtrl,
+    ),
+    side(
+        rw("DC_DC8051_CFG_RAM_ACCESS_WR_DATA", dc::DC_DC8051_CFG_RAM_ACCESS_WR_DATA, u64::MAX),
+        Side::RamWrData,
+    ),
     ro(
         "DC_DC8051_CFG_RAM_ACCESS_STATUS",
         dc::DC_DC8051_CFG_RAM_ACCESS_STATUS,
         ReadHook::RamAccessStatus,
     ),
-    ro("DC_DC8051_CFG_RAM_ACCESS_RD_DATA", dc::DC_DC8051_CFG_RAM_ACCESS_RD_DATA, ReadHook::Stored),
+    ro(
+        "DC_DC8051_CFG_RAM_ACCESS_RD_DATA",
+        dc::DC_DC8051_CFG_RAM_ACCESS_RD_DATA,
+        ReadHook::RamRdData,
+    ),
     side(
         rw("DC_DC8051_CFG_HOST_CMD_0", dc::DC_DC8051_CFG_HOST_CMD_0, HOST_CMD_0_WRITABLE),
         Side::HostCmd0,
     ),
     ro("DC_DC8051_CFG_HOST_CMD_1", dc::DC_DC8051_CFG_HOST_CMD_1, ReadHook::HostCmd1),
     ro("DC_DC8051_CFG_LOCAL_GUID", dc::DC_DC8051_CFG_LOCAL_GUID, ReadHook::LocalGuid),
-    ro("DC_DC8051_ERR_FLG", dc::DC_DC8051_ERR_FLG, ReadHook::Stored),
+    ro("DC_DC8051_STS_REMOTE_GUID", dc::DC_DC8051_STS_REMOTE_GUID, ReadHook::RemoteGuid),
+    // Node type 0: an HFI (the neighbour in LCB loopback is this HFI).
+    ro("DC_DC8051_STS_REMOTE_NODE_TYPE", dc::DC_DC8051_STS_REMOTE_NODE_TYPE, ReadHook::Stored),
+    ro("DC_DC8051_STS_LOCAL_FM_SECURITY", dc::DC_DC8051_STS_LOCAL_FM_SECURITY, ReadHook::Stored),
+    ro("DC_DC8051_STS_REMOTE_FM_SECURITY", dc::DC_DC8051_STS_REMOTE_FM_SECURITY, ReadHook::Stored),
+    ro("DC_DC8051_STS_CUR_STATE", dc::DC_DC8051_STS_CUR_STATE, ReadHook::CurState),
+    side(rw("DC_DC8051_CFG_RST", dc::DC_DC8051_CFG_RST, 0x1F), Side::Dc8051Rst),
+    ro(
+        "DC_DC8051_DBG_ERR_INFO_SET_BY_8051",
+        dc::DC_DC8051_DBG_ERR_INFO_SET_BY_8051,
+        ReadHook::Dc8051ErrInfo,
+    ),
+    ro("DC_DC8051_ERR_FLG", dc::DC_DC8051_ERR_FLG, ReadHook::Dc8051ErrFlg),
+    side(
+        reg("DC_DC8051_ERR_CLR", dc::DC_DC8051_ERR_CLR, Access::W1c, u64::MAX, 0),
+        Side::Dc8051ErrClr,
+    ),
+    side(rw("DC_DC8051_ERR_EN", dc::DC_DC8051_ERR_EN, u64::MAX), Side::Dc8051ErrEn),
+    ro("DC_DC8051_STS_REMOTE_PORT_NO", dc::DC_DC8051_STS_REMOTE_PORT_NO, ReadHook::RemotePortNo),
     // TXE
     side(rw("SEND_CTRL", txe::SEND_CTRL, u64::MAX), Side::SendCtrl),
     ro("SEND_CONTEXTS", txe::SEND_CONTEXTS, ReadHook::SendContexts),
@@ -98,16 +156,29 @@ pub static CHIP_REGS: &[RegSpec] = &[
         bar0::TXE_PER_CONTEXT.count as u32,
         bar0::TXE_PER_CONTEXT.stride,
     ),
-    array(
-        ro(
-            "SEND_DMA_ENG_ERR_STATUS",
-            bar0::TXE_PER_SDMA.base + txe::SEND_DMA_ENG_ERR_STATUS,
-            ReadHook::Stored,
-        ),
-        bar0::TXE_PER_SDMA.count as u32,
-        bar0::TXE_PER_SDMA.stride,
-    ),
+    sdma(side(rw("SEND_DMA_CTRL", SDMA + txe::SEND_DMA_CTRL, u64::MAX), Side::SdmaCtrl)),
+    sdma(ro("SEND_DMA_STATUS", SDMA + txe::SEND_DMA_STATUS, ReadHook::SdmaStatus)),
+    sdma(ro(
+        "SEND_DMA_ENG_ERR_STATUS",
+        SDMA + txe::SEND_DMA_ENG_ERR_STATUS,
+        ReadHook::SdmaEngErrStatus,
+    )),
+    sdma(side(
+        rw("SEND_DMA_ENG_ERR_MASK", SDMA + txe::SEND_DMA_ENG_ERR_MASK, u64::MAX),
+        Side::SdmaEngErrMask,
+    )),
+    sdma(side(
+        reg("SEND_DMA_ENG_ERR_CLEAR", SDMA + txe::SEND_DMA_ENG_ERR_CLEAR, Access::W1c, u64::MAX, 0),
+        Side::SdmaEngErrClear,
+    )),
 ];
+
+const SDMA: u64 = bar0::TXE_PER_SDMA.base;
+
+/// One register per SDMA engine.
+const fn sdma(r: RegSpec) -> RegSpec {
+    array(r, bar0::TXE_PER_SDMA.count as u32, bar0::TXE_PER_SDMA.stride)
+}
 
 /// State behind the chip registers that is not plain storage.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -118,8 +189,10 @@ pub struct ChipState {
     pub sbus_execute_cnt: u16,
     /// ASIC_STS_SBUS_COUNTERS.RcvDataValidCnt (16 bits, wraps).
     pub sbus_valid_cnt: u16,
-    /// The 8051 stub.
+    /// The 8051.
     pub dc8051: Dc8051,
+    /// The SDMA engines.
+    pub sdma: [SdmaEngine; bar0::TXE_PER_SDMA.count as usize],
 }
 
 impl ChipState {
@@ -190,8 +263,82 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             ReadHook::RamAccessStatus => {
                 Dc8051::ram_access_status(self.chip_stored(dc::DC_DC8051_CFG_RAM_ACCESS_CTRL))
             }
+            ReadHook::RamRdData => self.chip_state.dc8051.ram_rd_data(
+                self.chip_stored(dc::DC_DC8051_CFG_RAM_ACCESS_SETUP),
+                self.chip_stored(dc::DC_DC8051_CFG_RAM_ACCESS_CTRL),
+            ),
+            ReadHook::CurState => self.chip_state.dc8051.cur_state(),
+            ReadHook::Dc8051ErrFlg => self.chip_state.dc8051.err_flg(),
+            ReadHook::Dc8051ErrInfo => self.chip_state.dc8051.err_info(),
+            ReadHook::RemoteGuid if self.chip_state.dc8051.link_up_in_loopback() => {
+                self.cfg.node_guid
+            }
+            ReadHook::RemotePortNo if self.chip_state.dc8051.link_up_in_loopback() => 1,
+            ReadHook::RemoteGuid | ReadHook::RemotePortNo => 0,
+            ReadHook::SdmaStatus => {
+                self.chip_state.sdma.get(s.elt as usize).map_or(0, SdmaEngine::status)
+            }
+            ReadHook::SdmaEngErrStatus => {
+                self.chip_state.sdma.get(s.elt as usize).map_or(0, SdmaEngine::err_status)
+            }
+            ReadHook::LcbTransferActive => {
+                u64::from(self.lcb_cfg().transfer_active(self.chip_state.dc8051.link_up()))
+            }
             _ => self.chip.get(usize::from(s.slot)).copied().unwrap_or(0),
         }
+    }
+
+    /// The LCB configuration CSRs.
+    fn lcb_cfg(&self) -> LcbCfg {
+        LcbCfg {
+            run: self.chip_stored(dc::DC_LCB_CFG_RUN),
+            tx_fifos_reset: self.chip_stored(dc::DC_LCB_CFG_TX_FIFOS_RESET),
+            dcc_reset: self.chip_stored(dc::DCC_CFG_RESET),
+            loopback: self.chip_stored(dc::DC_LCB_CFG_LOOPBACK),
+            allow_link_up: self.chip_stored(dc::DC_LCB_CFG_ALLOW_LINK_UP),
+        }
+    }
+
+    /// True while the 8051 trains a quick link-up: [`Self::finish_link_training`] is due once
+    /// the training time has passed (the owner of time calls it; the vfio-user server after a
+    /// wall-clock delay, tests directly).
+    pub fn link_training_pending(&self) -> bool {
+        self.chip_state.dc8051.training()
+    }
+
+    /// Ends the 8051's link training: LinkUp (logical Init, LINKUP_ACHIEVED and the DC 8051
+    /// interrupt) if the LCB is still ready.
+    pub fn finish_link_training(&mut self) {
+        let pending = self.dc8051_pending();
+        let ready = self.lcb_cfg().ready_for_link_up();
+        let change = self.chip_state.dc8051.finish_training(ready, &mut self.counters);
+        self.link_changed(change);
+        if self.dc8051_pending() & !pending != 0 {
+            self.counters.dc8051_intr_count += 1;
+            self.raise_source(dc::IS_DC8051_INT);
+        }
+    }
+
+    /// The physical link changed: the hardware moves the logical state (DCC_CFG_PORT_CONFIG).
+    fn link_changed(&mut self, change: LinkChange) {
+        let slot = self.dec.chip.decode(dc::DCC_CFG_PORT_CONFIG).map(|s| usize::from(s.slot));
+        if let Some(r) = slot.and_then(|i| self.chip.get_mut(i)) {
+            let f = dc::DCC_CFG_PORT_CONFIG_LINK_STATE;
+            *r = f.set(*r, dcc::on_link(f.get(*r), change));
+        }
+    }
+
+    /// DC_DC8051_ERR_FLG bits that raise the DC 8051 interrupt (enabled in DC_DC8051_ERR_EN).
+    fn dc8051_pending(&self) -> u64 {
+        self.chip_state.dc8051.err_flg() & self.chip_stored(dc::DC_DC8051_ERR_EN)
+    }
+
+    /// SEND_DMA_ENG_ERR_STATUS bits of `engine` that raise its interrupt source.
+    fn sdma_pending(&self, engine: usize) -> u64 {
+        let mask = bar0::TXE_PER_SDMA
+            .offset(engine as u64)
+            .map_or(0, |b| self.chip_stored(b + txe::SEND_DMA_ENG_ERR_MASK));
+        self.chip_state.sdma.get(engine).map_or(0, SdmaEngine::err_status) & mask
     }
 
     pub(crate) fn write_chip(&mut self, s: Slot, spec: &RegSpec, v: u64) {
@@ -203,6 +350,11 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
         if spec.access == Access::Ro {
             return;
         }
+        let pending = self.dc8051_pending();
+        let engine = usize::from(s.elt);
+        let sdma_side =
+            matches!(spec.side, Side::SdmaCtrl | Side::SdmaEngErrMask | Side::SdmaEngErrClear);
+        let sdma_pending = if sdma_side { self.sdma_pending(engine) } else { 0 };
         let stored = match spec.side {
             Side::SendCtrl => txe::SEND_CTRL_CM_RESET.set(new, 0),
             Side::PioInitCtxt => {
@@ -240,13 +392,65 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
                 }
             }
             Side::HostCmd0 => {
-                self.chip_state.dc8051.host_cmd_0_written(old, new, &mut self.counters);
+                let lcb = self.lcb_cfg();
+                let change = self.chip_state.dc8051.host_cmd_0_written(
+                    old,
+                    new,
+                    lcb.ready_for_link_up(),
+                    lcb.loopback(),
+                    &mut self.counters,
+                );
+                self.link_changed(change);
                 new
+            }
+            Side::RamAccessCtrl => {
+                self.chip_state.dc8051.ram_ctrl_written(new);
+                new
+            }
+            Side::RamWrData => {
+                let setup = self.chip_stored(dc::DC_DC8051_CFG_RAM_ACCESS_SETUP);
+                let ctrl = self.chip_stored(dc::DC_DC8051_CFG_RAM_ACCESS_CTRL);
+                self.chip_state.dc8051.ram_wr_data_written(setup, ctrl, new, &mut self.counters);
+                new
+            }
+            Side::Dc8051Rst => {
+                let change = self.chip_state.dc8051.rst_written(old, new);
+                self.link_changed(change);
+                new
+            }
+            Side::Dc8051ErrClr => {
+                self.chip_state.dc8051.clear_flags(v);
+                0
+            }
+            Side::SdmaCtrl => match self.chip_state.sdma.get_mut(engine) {
+                Some(e) => e.ctrl_written(old, new),
+                None => new,
+            },
+            Side::SdmaEngErrClear => {
+                if let Some(e) = self.chip_state.sdma.get_mut(engine) {
+                    e.clear_errors(v);
+                }
+                0
+            }
+            Side::PortConfig => {
+                let f = dc::DCC_CFG_PORT_CONFIG_LINK_STATE;
+                let state = dcc::host_write(f.get(old), f.get(new), &mut self.counters);
+                f.set(new, state)
             }
             _ => new,
         };
         if let Some(dst) = self.chip.get_mut(i) {
             *dst = stored;
+        }
+        // The DC 8051 source follows ERR_FLG & ERR_EN: a newly set bit raises it.
+        if self.dc8051_pending() & !pending != 0 {
+            self.counters.dc8051_intr_count += 1;
+            self.raise_source(dc::IS_DC8051_INT);
+        }
+        // An SDMA engine's error source follows ENG_ERR_STATUS & ENG_ERR_MASK the same way.
+        if sdma_side && self.sdma_pending(engine) & !sdma_pending != 0 {
+            self.counters.sdma_eng_err_intr_count += 1;
+            self.raise_source(txe::IS_SDMAENG_ERR_START + engine as u64);
         }
     }
 }

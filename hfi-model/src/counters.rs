@@ -132,8 +132,28 @@ counters! {
     sbus_request_count,
     /// ASIC_CFG_MUTEX writes that did not take the mutex (held).
     asic_mutex_busy_count,
-    /// 8051 host commands answered by the stub.
+    /// 8051 host commands run.
     dc8051_host_cmd_count,
+    /// 8051 host commands answered with a code other than SUCCESS (unsupported or invalid).
+    dc8051_cmd_invalid_count,
+    /// 8051 host commands issued while the 8051 is held in reset (never completed).
+    dc8051_cmd_in_reset_drops,
+    /// Idle messages sent to a neighbour other than this port (they leave the model).
+    dc8051_idle_msg_sent_count,
+    /// Idle messages looped back while the receive queue was full (dropped).
+    dc8051_idle_msg_drops,
+    /// 8051 code RAM writes (no firmware runs; dropped).
+    dc8051_code_ram_write_drops,
+    /// 8051 data RAM writes past the data RAM (dropped).
+    dc8051_ram_address_drops,
+    /// Quick link-up trainings that ended without a ready LCB (the link stays in polling).
+    dc8051_link_training_fails,
+    /// DC 8051 interrupts raised (a new enabled DC_DC8051_ERR_FLG bit).
+    dc8051_intr_count,
+    /// Host writes of DCC_CFG_PORT_CONFIG.LinkState the hardware does not take.
+    dcc_link_state_write_ignored_count,
+    /// SDMA engine error interrupts raised (a new unmasked SEND_DMA_ENG_ERR_STATUS bit).
+    sdma_eng_err_intr_count,
 }
 
 impl Counters {
@@ -176,6 +196,7 @@ mod tests {
             include_str!("csr_file.rs"),
             include_str!("chip_regs.rs"),
             include_str!("dc8051.rs"),
+            include_str!("dcc.rs"),
         ];
         for (name, _) in Counters::default().iter() {
             let site = format!(".{name} +=");

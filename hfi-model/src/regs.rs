@@ -71,6 +71,24 @@ pub enum ReadHook {
     HostCmd1,
     /// DC_DC8051_CFG_RAM_ACCESS_STATUS from the RAM access control.
     RamAccessStatus,
+    /// DC_DC8051_CFG_RAM_ACCESS_RD_DATA from the 8051 data RAM.
+    RamRdData,
+    /// DC_DC8051_STS_CUR_STATE from the 8051.
+    CurState,
+    /// DC_DC8051_ERR_FLG from the 8051.
+    Dc8051ErrFlg,
+    /// DC_DC8051_DBG_ERR_INFO_SET_BY_8051 from the 8051.
+    Dc8051ErrInfo,
+    /// DC_DC8051_STS_REMOTE_GUID: the neighbour (this port in LCB loopback).
+    RemoteGuid,
+    /// DC_DC8051_STS_REMOTE_PORT_NO: the neighbour's port.
+    RemotePortNo,
+    /// DC_LCB_STS_LINK_TRANSFER_ACTIVE from the LCB configuration.
+    LcbTransferActive,
+    /// SEND_DMA_STATUS\[engine\] from the engine state.
+    SdmaStatus,
+    /// SEND_DMA_ENG_ERR_STATUS\[engine\] from the engine state.
+    SdmaEngErrStatus,
 }
 
 /// What a write does beyond storing the masked value.
@@ -106,8 +124,26 @@ pub enum Side {
     SbusExecute,
     /// ASIC_CFG_MUTEX: a non-zero write takes the mutex only if it is free.
     AsicMutex,
-    /// DC_DC8051_CFG_HOST_CMD_0: ReqNew 0 → 1 runs the 8051 stub's command.
+    /// DC_DC8051_CFG_HOST_CMD_0: ReqNew 0 → 1 runs an 8051 host command.
     HostCmd0,
+    /// DC_DC8051_CFG_RAM_ACCESS_CTRL: loads the 8051 RAM access pointer.
+    RamAccessCtrl,
+    /// DC_DC8051_CFG_RAM_ACCESS_WR_DATA: writes the 8051 RAM while WriteEna is set.
+    RamWrData,
+    /// DC_DC8051_CFG_RST: holds or restarts the 8051.
+    Dc8051Rst,
+    /// DC_DC8051_ERR_CLR: clears DC_DC8051_ERR_FLG bits.
+    Dc8051ErrClr,
+    /// DC_DC8051_ERR_EN: enabling a set flag raises the DC 8051 interrupt.
+    Dc8051ErrEn,
+    /// DCC_CFG_PORT_CONFIG: the host's logical link state request.
+    PortConfig,
+    /// SEND_DMA_CTRL\[engine\]: halt, clean-up, enable.
+    SdmaCtrl,
+    /// SEND_DMA_ENG_ERR_MASK\[engine\]: enabling a set error raises the engine's source.
+    SdmaEngErrMask,
+    /// SEND_DMA_ENG_ERR_CLEAR\[engine\]: clears SEND_DMA_ENG_ERR_STATUS bits.
+    SdmaEngErrClear,
 }
 
 /// One register or register array (elements `stride` bytes apart).

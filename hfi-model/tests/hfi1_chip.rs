@@ -1,6 +1,6 @@
 //! The chip CSRs the hfi1 probe needs (tier A, hfi1-probe §2), through MMIO: identity and
 //! sizes, the interrupt-register check, the ASIC mutex/scratch, SBus, QSFP, PIO init, CM reset,
-//! the 8051 stub and the error registers that read 0.
+//! the 8051 host interface and the error registers that read 0.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)] // test code: a panic is a failure
 
@@ -200,35 +200,39 @@ fn pio_init_never_in_progress_and_cm_reset_self_clears() {
 }
 
 #[test]
-fn dc8051_host_command_completes_with_the_stub_code() {
+fn dc8051_host_command_runs_and_the_config_ram_reads_back() {
     let mut d = dev();
+    let field = dc::config::REQ_FIELD_ID.encode(dc::config::TX_SETTINGS)
+        | dc::config::REQ_LANE_ID.encode(dc::config::GENERAL_CONFIG)
+        | 0x1234;
     let ty = dc::DC_DC8051_CFG_HOST_CMD_0_REQ_TYPE.encode(dc::hcmd::LOAD_CONFIG_DATA)
-        | dc::DC_DC8051_CFG_HOST_CMD_0_REQ_DATA.encode(0x1234);
+        | dc::DC_DC8051_CFG_HOST_CMD_0_REQ_DATA.encode(field);
     d.write64(dc::DC_DC8051_CFG_HOST_CMD_0, ty);
     assert_eq!(d.read64(dc::DC_DC8051_CFG_HOST_CMD_1), 0, "no request yet");
     d.write64(dc::DC_DC8051_CFG_HOST_CMD_0, ty | dc::DC_DC8051_CFG_HOST_CMD_0_REQ_NEW.smask());
     let r = d.read64(dc::DC_DC8051_CFG_HOST_CMD_1);
     assert_eq!(dc::DC_DC8051_CFG_HOST_CMD_1_COMPLETED.get(r), 1);
-    assert_eq!(
-        dc::DC_DC8051_CFG_HOST_CMD_1_RETURN_CODE.get(r),
-        hfi_model::dc8051::STUB_RETURN_CODE
-    );
+    assert_eq!(dc::DC_DC8051_CFG_HOST_CMD_1_RETURN_CODE.get(r), dc::hcmd_ret::SUCCESS);
     assert_eq!(dc::DC_DC8051_CFG_HOST_CMD_1_RSP_DATA.get(r), 0);
     assert_eq!(d.dc8051_last_command(), Some(dc::hcmd::LOAD_CONFIG_DATA));
     d.write64(dc::DC_DC8051_CFG_HOST_CMD_0, 0);
     assert_eq!(d.read64(dc::DC_DC8051_CFG_HOST_CMD_1), 0, "cleared for the next user");
     assert_eq!(d.counters().dc8051_host_cmd_count, 1);
-    // 8051 RAM reads complete at once and return 0.
+    // The 8051 RAM read of TX_SETTINGS (byte 0x18) completes at once and returns the field.
     d.write64(dc::DC_DC8051_CFG_RAM_ACCESS_SETUP, 0);
-    d.write64(dc::DC_DC8051_CFG_RAM_ACCESS_CTRL, 0x40);
+    d.write64(dc::DC_DC8051_CFG_RAM_ACCESS_CTRL, 0x18);
     assert_eq!(d.read64(dc::DC_DC8051_CFG_RAM_ACCESS_STATUS), 0);
     d.write64(
         dc::DC_DC8051_CFG_RAM_ACCESS_CTRL,
-        0x40 | dc::DC_DC8051_CFG_RAM_ACCESS_CTRL_READ_ENA.smask(),
+        0x18 | dc::DC_DC8051_CFG_RAM_ACCESS_CTRL_READ_ENA.smask(),
     );
     let st = d.read64(dc::DC_DC8051_CFG_RAM_ACCESS_STATUS);
     assert_eq!(dc::DC_DC8051_CFG_RAM_ACCESS_STATUS_ACCESS_COMPLETED.get(st), 1);
-    assert_eq!(d.read64(dc::DC_DC8051_CFG_RAM_ACCESS_RD_DATA), 0);
+    assert_eq!(d.read64(dc::DC_DC8051_CFG_RAM_ACCESS_RD_DATA) as u32, 0x1234);
+    // Offline after reset, firmware ready.
+    let cur = d.read64(dc::DC_DC8051_STS_CUR_STATE);
+    assert_eq!(dc::DC_DC8051_STS_CUR_STATE_PORT.get(cur), dc::pls::OFFLINE);
+    assert_eq!(dc::DC_DC8051_STS_CUR_STATE_FIRMWARE.get(cur), dc::FIRMWARE_READY);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The upstream hfi1 driver against the model: `hfi-sim qemu --kernel-driver` boots Debian's
 //! generic kernel, the unmodified `hfi1.ko` probes the served device and creates
-//! `/dev/hfi1_0`, the TID script runs through its ioctls, and our driver's replay of the same
-//! script must agree step by step and entry by entry.
+//! `/dev/hfi1_0`, its port comes up to Active (tier B), the TID script runs through its ioctls,
+//! and our driver's replay of the same script must agree step by step and entry by entry.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::process::Command;
@@ -35,6 +35,21 @@ fn upstream_hfi1_probes_and_agrees_with_our_tid_caching() {
         dmesg.iter().any(|l| l.as_str().unwrap().contains("Functional simulator")),
         "{dmesg:?}"
     );
+    // Tier B: the fake 8051's LCB-loopback quick link-up brought the port to Init / LinkUp,
+    // the guest's subnet manager to Armed and Active.
+    assert!(r["port_state"].as_str().unwrap().ends_with("INIT"), "{}", r["port_state"]);
+    assert!(r["phys_state"].as_str().unwrap().ends_with("LinkUp"), "{}", r["phys_state"]);
+    assert!(r["port_final"].as_str().unwrap().ends_with("ACTIVE"), "{}", r["port_final"]);
+    for line in [
+        "8051: Link up",
+        "logical state changed to PORT_INIT",
+        "logical state changed to PORT_ARMED",
+        "logical state changed to PORT_ACTIVE",
+    ] {
+        assert!(dmesg.iter().any(|l| l.as_str().unwrap().contains(line)), "{line}: {dmesg:?}");
+    }
+    assert_eq!(r["link_counters"]["dc8051_cmd_invalid_count"], 0, "{}", r["link_counters"]);
+    assert_eq!(r["sdma_states"], serde_json::json!(["s99_Running"]));
     let d = &r["diff"];
     assert_eq!(d["differences"], 0);
     assert_eq!(d["ours_left"], serde_json::json!([0, 0]));

@@ -4,13 +4,17 @@
 //!
 //! Time: after every request the thread pumps the remote peer and runs the device's events to
 //! idle (simulated time runs freely, it is not paced to wall time), so the device is settled
-//! whenever a reply goes back. Server-mode runs are deterministic only given the same order
-//! of guest requests (DESIGN.md, "Determinism").
+//! whenever a reply goes back. One wall-clock timer exists: while the 8051 trains a quick
+//! link-up, the thread ends the training after [`ServedConfig::link_training`] (as a real
+//! link's training takes time, hfi1's probe finishes before the link comes up). Server-mode
+//! runs are deterministic only given the same order of guest requests and training ends
+//! (DESIGN.md, "Determinism").
 
 use std::fs::File;
 use std::io::Write;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use vm_memory::{FileOffset, GuestAddress, GuestMemoryAtomic, GuestMemoryMmap, GuestRegionMmap};
@@ -59,7 +63,13 @@ pub struct ServedConfig {
     pub device_id: u16,
     /// Record every RcvArray write and reset (reported as `rcv_array_log` in the stats).
     pub record_rcv_array: bool,
+    /// Wall-clock time a quick link-up takes to train (the 8051 reports LinkUp after it).
+    pub link_training: Duration,
 }
+
+/// Default [`ServedConfig::link_training`]: about a real link's LNI time, so that, as on
+/// hardware, hfi1 finishes its probe (IB device registration) before the link comes up.
+pub const LINK_TRAINING_DEFAULT: Duration = Duration::from_secs(1);
 
 impl ServedConfig {
     /// A configuration with the default device ID (0x24f0), not recording.
@@ -70,6 +80,7 @@ impl ServedConfig {
             rndv_threshold,
             device_id: hfi_abi::uapi::pci::DEVICE_ID_INTEL0,
             record_rcv_array: false,
+            link_training: LINK_TRAINING_DEFAULT,
         }
     }
 }
@@ -308,6 +319,19 @@ impl ServedDevice {
         self.stats.flr_count += 1;
     }
 
+    /// The quick link-up's training time has passed: the 8051 takes the link up (or leaves it
+    /// in polling), and the resulting interrupt is delivered.
+    pub fn link_training_done(&mut self) {
+        self.dev.finish_link_training();
+        self.stats.link_training_count += 1;
+        self.deliver_interrupts();
+    }
+
+    /// The link training's duration, while one is under way.
+    pub fn link_training(&self) -> Option<Duration> {
+        self.dev.link_training_pending().then_some(self.cfg.link_training)
+    }
+
     /// Number of DMA_MAP regions held.
     pub fn dma_maps(&self) -> usize {
         self.maps.len()
@@ -513,6 +537,14 @@ fn recv_spinning<T>(rx: &Receiver<T>) -> Option<T> {
     rx.recv().ok()
 }
 
+/// The wall clock of the link-training timer: the served model's only wall-clock input. It
+/// decides when an external event (the training's end) is applied; given the order of
+/// requests and events the model stays deterministic (DESIGN.md, "Determinism").
+#[allow(clippy::disallowed_methods)]
+fn wall_now() -> Instant {
+    Instant::now()
+}
+
 impl ModelThread {
     /// Starts the model thread; the device is built on it (it holds a non-`Send` observer slot).
     pub fn spawn(cfg: ServedConfig) -> Result<Self, String> {
@@ -531,12 +563,32 @@ impl ModelThread {
                         return;
                     }
                 };
-                while let Some((req, reply)) = recv_spinning(&rx) {
+                // A link training under way ends at a wall-clock deadline (the only timer).
+                let mut deadline: Option<Instant> = None;
+                loop {
+                    let next = match deadline {
+                        None => recv_spinning(&rx),
+                        Some(d) => match rx.recv_timeout(d.saturating_duration_since(wall_now())) {
+                            Ok(r) => Some(r),
+                            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                                dev.link_training_done();
+                                deadline = None;
+                                continue;
+                            }
+                            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => None,
+                        },
+                    };
+                    let Some((req, reply)) = next else { break };
                     let stop = matches!(req, Request::Shutdown);
                     let _ = reply.send(handle(&mut dev, req));
                     if stop {
                         break;
                     }
+                    deadline = match (deadline, dev.link_training()) {
+                        (_, None) => None,
+                        (Some(d), Some(_)) => Some(d),
+                        (None, Some(t)) => Some(wall_now() + t),
+                    };
                 }
             })
             .map_err(|e| e.to_string())?;
@@ -597,5 +649,54 @@ fn handle(dev: &mut ServedDevice, req: Request) -> Reply {
             Reply::Status(0)
         }
         Request::Stats | Request::Shutdown => Reply::Stats(dev.stats_json()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hfi_abi::dc;
+
+    fn w(t: &ModelThread, offset: u64, v: u64) {
+        let r = t.call(Request::BarWrite { offset, data: v.to_le_bytes().to_vec() });
+        assert!(matches!(r, Some(Reply::Status(0))), "{r:?}");
+    }
+
+    fn r(t: &ModelThread, offset: u64) -> u64 {
+        match t.call(Request::BarRead { offset, len: 8 }) {
+            Some(Reply::Data(d)) => u64::from_le_bytes(d.try_into().unwrap_or([0; 8])),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_model_thread_ends_a_link_training_after_its_wall_clock_time() {
+        let mut cfg = ServedConfig::new(DeviceConfig::default(), PeerConfig::default(), 64000);
+        cfg.link_training = Duration::from_millis(30);
+        let t = ModelThread::spawn(cfg).unwrap();
+        // The LCB in loopback, then QUICK_LINKUP.
+        w(&t, dc::DC_LCB_CFG_LOOPBACK, 2);
+        w(&t, dc::DC_LCB_CFG_RUN, 1);
+        w(&t, dc::DC_LCB_CFG_ALLOW_LINK_UP, 1);
+        let cmd = dc::DC_DC8051_CFG_HOST_CMD_0_REQ_TYPE.encode(dc::hcmd::CHANGE_PHY_STATE)
+            | dc::DC_DC8051_CFG_HOST_CMD_0_REQ_DATA.encode(dc::pls::QUICK_LINKUP);
+        let start = wall_now();
+        w(&t, dc::DC_DC8051_CFG_HOST_CMD_0, cmd);
+        w(&t, dc::DC_DC8051_CFG_HOST_CMD_0, cmd | 1);
+        let port = |t: &ModelThread| r(t, dc::DC_DC8051_STS_CUR_STATE) & 0xFF;
+        assert_eq!(port(&t), dc::pls::POLLING, "training");
+        while port(&t) != dc::pls::LINKUP {
+            assert!(start.elapsed() < Duration::from_secs(5), "the training never ended");
+            #[allow(clippy::disallowed_methods)] // waiting for the server's wall-clock timer
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        assert_eq!(r(&t, dc::DC_DC8051_ERR_FLG), 1, "LINKUP_ACHIEVED posted");
+        let stats = match t.call(Request::Stats) {
+            Some(Reply::Stats(s)) => s,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(stats["server"]["link_training_count"], 1);
+        assert!(t.shutdown());
     }
 }

@@ -80,6 +80,8 @@ server_stats! {
     irq_msix_disable_count,
     /// Packets the remote peer could not answer.
     remote_bad_packet_count,
+    /// Link trainings ended by the server's wall-clock timer (the 8051's quick link-up).
+    link_training_count,
 }
 
 impl ServerStats {

@@ -154,11 +154,25 @@ pub struct ImageSpec {
     /// The commands the init script runs after loading modules (each line printed with its
     /// exit status).
     pub commands: Vec<String>,
+    /// How the guest ends after the commands.
+    pub end: GuestEnd,
+}
+
+/// How the init script ends the guest (QEMU runs with `-no-reboot`, so both end QEMU).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GuestEnd {
+    /// `poweroff -f`: the kernel shuts devices down first (drivers' shutdown callbacks run).
+    #[default]
+    PowerOff,
+    /// An emergency restart through SysRq-b: no device shutdown. For a driver whose shutdown
+    /// cannot complete against the model (hfi1 in functional-simulator mode with its link up
+    /// deadlocks on its own link-state mutex; DESIGN.md, "Tier B: link bring-up").
+    Restart,
 }
 
 /// Builds the initramfs: busybox with its applets, `/dev/console`, the modules, the programs
 /// and an init script that mounts proc/sys/dev, loads the modules, runs the commands and
-/// powers off.
+/// ends the guest ([`GuestEnd`]).
 pub fn build_image(env: &QemuEnv, spec: &ImageSpec) -> Result<Vec<u8>, String> {
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
     let mut a = Archive::new();
@@ -185,7 +199,11 @@ pub fn build_image(env: &QemuEnv, spec: &ImageSpec) -> Result<Vec<u8>, String> {
     for c in &spec.commands {
         init.push_str(&format!("{c}\necho \"HFI-GUEST exit $?\"\n"));
     }
-    init.push_str("echo \"HFI-GUEST uptime $(cut -d' ' -f1 /proc/uptime)\"\npoweroff -f\n");
+    init.push_str("echo \"HFI-GUEST uptime $(cut -d' ' -f1 /proc/uptime)\"\n");
+    init.push_str(match spec.end {
+        GuestEnd::PowerOff => "poweroff -f\n",
+        GuestEnd::Restart => "echo b > /proc/sysrq-trigger\n",
+    });
     a.add("init", Entry::File { mode: 0o755, data: init.into_bytes() });
     Ok(a.finish())
 }

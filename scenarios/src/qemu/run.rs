@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::env::{build_guest_binary, build_image, ImageSpec, QemuEnv};
+use super::env::{build_guest_binary, build_image, GuestEnd, ImageSpec, QemuEnv};
 use crate::demo::{self, DemoConfig};
 use crate::node::NodeConfig;
 use crate::serve::ServerThread;
@@ -170,6 +170,7 @@ pub fn run(opts: &QemuOptions, out: &mut dyn Write) -> Result<QemuReport, String
         ],
         programs: vec![("hfi-guest".into(), guest_bin)],
         commands: vec![format!("/bin/hfi-guest {args}")],
+        end: GuestEnd::PowerOff,
     };
     let image = build_image(&env, &spec)?;
     let initrd = opts.work.join("initrd.cpio");
