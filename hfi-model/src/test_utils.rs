@@ -17,6 +17,26 @@ pub fn guest_memory(size: usize) -> Arc<GuestMemoryMmap> {
     }
 }
 
+/// The configuration the chip-level tests use: `num_contexts` contexts, `rcv_array_cnt`
+/// RcvArray entries, functional (zero-latency) timing.
+pub fn functional_config(num_contexts: u32, rcv_array_cnt: u32) -> crate::DeviceConfig {
+    crate::DeviceConfig {
+        num_contexts,
+        rcv_array_cnt,
+        timing: crate::TimingParams::functional(),
+        ..Default::default()
+    }
+}
+
+/// A device with [`functional_config`] over `mem_bytes` of host memory.
+pub fn functional_device(
+    num_contexts: u32,
+    rcv_array_cnt: u32,
+    mem_bytes: usize,
+) -> Result<HfiDevice<Arc<GuestMemoryMmap>>, crate::DeviceError> {
+    HfiDevice::new(functional_config(num_contexts, rcv_array_cnt), guest_memory(mem_bytes))
+}
+
 /// Everything needed to bring up one receive context.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CtxtSetup {

@@ -6,18 +6,12 @@
 
 use hfi_abi::{asic, bar0, cce, dc, misc, rxe, txe};
 use hfi_model::test_utils::guest_memory;
-use hfi_model::{DeviceConfig, HfiDevice, TimingParams};
+use hfi_model::{DeviceConfig, HfiDevice};
 
 type Dev = HfiDevice<std::sync::Arc<vm_memory::GuestMemoryMmap>>;
 
 fn dev() -> Dev {
-    let cfg = DeviceConfig {
-        num_contexts: 8,
-        rcv_array_cnt: 16384,
-        timing: TimingParams::functional(),
-        ..Default::default()
-    };
-    HfiDevice::new(cfg, guest_memory(1 << 20)).unwrap()
+    hfi_model::test_utils::functional_device(8, 16384, 1 << 20).unwrap()
 }
 
 #[test]

@@ -4,17 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)] // test code: a panic is a failure
 
 use hfi_abi::RcvArrayEntry;
-use hfi_model::test_utils::{guest_memory, rcv_array_offset};
-use hfi_model::{DeviceConfig, HfiDevice, TimingParams};
+use hfi_model::test_utils::rcv_array_offset;
+use hfi_model::HfiDevice;
 
 fn dev() -> HfiDevice<std::sync::Arc<vm_memory::GuestMemoryMmap>> {
-    let cfg = DeviceConfig {
-        num_contexts: 8,
-        rcv_array_cnt: 16384,
-        timing: TimingParams::functional(),
-        ..Default::default()
-    };
-    HfiDevice::new(cfg, guest_memory(1 << 20)).unwrap()
+    hfi_model::test_utils::functional_device(8, 16384, 1 << 20).unwrap()
 }
 
 #[test]

@@ -4,19 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)] // test code: a panic is a failure
 
 use hfi_abi::{bar0, cce, rxe};
-use hfi_model::test_utils::{guest_memory, CtxtSetup};
-use hfi_model::{DeviceConfig, HfiDevice, TimingParams};
+use hfi_model::test_utils::CtxtSetup;
+use hfi_model::HfiDevice;
 
 type Dev = HfiDevice<std::sync::Arc<vm_memory::GuestMemoryMmap>>;
 
 fn dev() -> Dev {
-    let cfg = DeviceConfig {
-        num_contexts: 8,
-        rcv_array_cnt: 4096,
-        timing: TimingParams::functional(),
-        ..Default::default()
-    };
-    HfiDevice::new(cfg, guest_memory(8 << 20)).unwrap()
+    hfi_model::test_utils::functional_device(8, 4096, 8 << 20).unwrap()
 }
 
 #[test]

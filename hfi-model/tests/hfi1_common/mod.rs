@@ -12,7 +12,7 @@ use std::os::unix::net::UnixStream;
 use hfi_abi::pcicfg;
 use hfi_abi::{asic, bar0, cce, dc, txe};
 use hfi_model::server::{ServedConfig, ServedDevice};
-use hfi_model::{DeviceConfig, PeerConfig, TimingParams};
+use hfi_model::PeerConfig;
 
 /// hfi1 module parameters of the probe (hfi1-probe placement recommendation).
 pub const NUM_VLS: u64 = 1;
@@ -21,12 +21,7 @@ pub const KRCVQS: u64 = 1;
 pub const NUM_USER_CONTEXTS: u64 = 4;
 
 pub fn served(device_id: u16) -> ServedDevice {
-    let device = DeviceConfig {
-        num_contexts: 8,
-        rcv_array_cnt: 16384,
-        timing: TimingParams::functional(),
-        ..Default::default()
-    };
+    let device = hfi_model::test_utils::functional_config(8, 16384);
     let mut cfg = ServedConfig::new(device, PeerConfig::default(), 64000);
     cfg.device_id = device_id;
     ServedDevice::new(cfg).unwrap()
