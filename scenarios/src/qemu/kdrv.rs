@@ -22,8 +22,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::boot::{boot, default_accel, Machine};
 use super::env::{build_image, GuestEnd, ImageSpec};
-use super::run::{boot, prepare, Machine, QemuOptions};
+use super::run::{prepare, u, QemuOptions};
 use crate::kdrv::diff::{self, DiffReport};
 use crate::node::NodeConfig;
 use crate::serve::{served_config, ServerThread};
@@ -93,10 +94,6 @@ pub struct KdrvReport {
     pub failures: Vec<String>,
 }
 
-fn u(v: &Value, k: &str) -> u64 {
-    v.get(k).and_then(Value::as_u64).unwrap_or(0)
-}
-
 /// Runs the kernel-driver end-to-end check.
 pub fn run(opts: &QemuOptions, out: &mut dyn Write) -> Result<KdrvReport, String> {
     let (env, guest_bin) = prepare(opts, out)?;
@@ -149,7 +146,7 @@ pub fn run(opts: &QemuOptions, out: &mut dyn Write) -> Result<KdrvReport, String
             .into(),
         devices: vec!["pcie-root-port,id=rp0,chassis=1,slot=1".into(), device.to_string()],
     };
-    let accel = opts.accel.clone().unwrap_or_else(|| "tcg".into());
+    let accel = opts.accel.clone().unwrap_or_else(|| default_accel().into());
     let mut r = KdrvReport::default();
     let verbose = opts.verbose;
     let booted = boot(&env, &accel, opts.timeout, &machine, &initrd, &mut |line, t| {

@@ -10,6 +10,7 @@
 //!    guest row passed, the cache statistics agree with the same workload in process, and the
 //!    server saw DMA maps for guest IOVAs and wrote guest memory.
 
+pub mod boot;
 pub mod env;
 pub mod initramfs;
 pub mod kdrv;
