@@ -33,7 +33,7 @@ impl AddressSpace {
     }
 
     /// Undo one [`Self::dma_map`] of the same IOVA and length. Unknown pairs are counted in
-    /// [`SpaceStats::dma_unmap_unknown_count`].
+    /// [`SpaceStats::dma_unmap_unknown_count`](super::SpaceStats::dma_unmap_unknown_count).
     pub fn dma_unmap(&mut self, iova: Iova, npages: usize) {
         let key = (iova.0, npages);
         match self.dma.get_mut(&key) {

@@ -39,7 +39,7 @@
 //!
 //! - Mappings are populated at mmap time (`MAP_POPULATE`), so pinning is deterministic. After
 //!   `madvise(MADV_DONTNEED)` the range stays mapped with no frames; `touch` or `pin_pages`
-//!   fault fresh frames in (allocated with the VMA's [`Contiguity`]).
+//!   fault fresh frames in (allocated with the VMA's [`Contiguity`](crate::frames::Contiguity)).
 //! - `mmap_fixed` has `MAP_FIXED_NOREPLACE` semantics: it refuses to overlap an existing
 //!   mapping. Replace a mapping with `munmap_with` then `mmap_fixed`.
 //! - `mremap` that moves sends [`InvalidateEvent::Unmap`] for the old range, as the kernel's

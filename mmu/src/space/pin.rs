@@ -93,7 +93,8 @@ impl AddressSpace {
 
     /// Drop one pin from each frame (`unpin_user_pages_dirty_lock`). An orphan whose last pin
     /// drops is freed. Frames without a pin are counted in
-    /// [`SpaceStats::bad_unpin_count`] and skipped. Does not touch `pinned_vm`.
+    /// [`SpaceStats::bad_unpin_count`](super::SpaceStats::bad_unpin_count) and skipped. Does
+    /// not touch `pinned_vm`.
     pub fn unpin_pages(&mut self, pfns: &[Pfn], dirty: bool) {
         let (ok, bad) = self.pool.with(|p| {
             let mut ok = 0u64;
