@@ -1,4 +1,4 @@
-//! Criterion benches of the driver's user library (driver::user), over MockFd.
+//! Criterion benches of the driver's user library (driver::user), over ModelFd.
 //!
 //! - `tidcache/acquire_hit_10k`: a cache holding 10 000 idle one-page entries (tid_limit
 //!   10 000, unique synthetic tidinfo); one acquire + release of a cached buffer, rotating
@@ -17,7 +17,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use driver::uapi::HfiFd;
-use driver::user::mock::MockFd;
+use driver::user::model_fd::ModelFd;
 use driver::user::TidCache;
 use hfi_benches::{BASE, HIT_ENTRIES, HIT_STRIDE, MISS_BUF, MISS_CAPACITY, MISS_RING, PAGE};
 
@@ -27,7 +27,7 @@ fn fail(what: &str, e: impl std::fmt::Display) -> ! {
 }
 
 /// The shared fixture (`scenarios::workloads::filled`), exiting on a setup failure.
-fn filled(tid_limit: u32, n: u64, stride: u64, len: u32) -> (MockFd, TidCache) {
+fn filled(tid_limit: u32, n: u64, stride: u64, len: u32) -> (ModelFd, TidCache) {
     match hfi_benches::filled(tid_limit, n, stride, len) {
         Ok(v) => v,
         Err(e) => fail("fill", e),

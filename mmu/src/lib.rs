@@ -14,8 +14,11 @@
 //! - [`space`]: [`AddressSpace`], one process: VMAs, page table, notifiers, pinning, the DMA
 //!   map table, and the two-phase invalidation protocol.
 //! - [`ops`]: [`PinDma`], the object-safe trait the driver is written against.
+//! - [`fault`]: [`PinFaults`], short pins and an after-pin hook at the pin seam (scenario
+//!   probes and tests).
 //! - [`pin_limit`]: [`can_pin_pages`] in its 2023 and 2016 arithmetic.
-//! - [`test_utils`]: [`FailingPinDma`], fault injection for driver tests.
+//! - `test_utils` (feature `test-utils`, never in a production build): `FailingPinDma`, error
+//!   injection for driver tests.
 //!
 //! # Invariants
 //!
@@ -84,18 +87,21 @@
 #![deny(unsafe_code)]
 
 pub mod error;
+pub mod fault;
 pub mod frames;
 #[cfg(all(feature = "linux", target_os = "linux"))]
 pub mod linux;
 pub mod ops;
 pub mod pin_limit;
 pub mod space;
+#[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;
 pub mod types;
 
 pub use error::{
     DmaMapError, FrameError, InvariantViolation, MmapError, NotifierError, PinError, UnmapError,
 };
+pub use fault::{AfterPinHook, PinFaults};
 pub use frames::{
     zero_frames, Contiguity, FramePool, FrameState, PoolStats, SharedFramePool, UnmapOutcome,
     UnpinOutcome,
@@ -103,5 +109,6 @@ pub use frames::{
 pub use ops::PinDma;
 pub use pin_limit::{can_pin_pages, CanPinParams, CanPinVariant, DEFAULT_CACHE_SIZE_MB};
 pub use space::{AddressSpace, InvalidateEvent, Invalidation, PendingUnmap, SpaceStats};
+#[cfg(any(test, feature = "test-utils"))]
 pub use test_utils::{FailingPinDma, FailingStats, Trigger};
 pub use types::{Iova, NotifierId, OwnerId, Pfn, Va, PAGE_SHIFT, PAGE_SIZE};

@@ -130,7 +130,7 @@ forward_pin_dma!(&mut T, Box<T>);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frames::{Contiguity, FrameState, SharedFramePool};
+    use crate::frames::{Contiguity, SharedFramePool};
     use crate::types::{OwnerId, PAGE_SIZE};
 
     fn space() -> AddressSpace {
@@ -169,38 +169,5 @@ mod tests {
         let mut r = &mut s;
         setup_and_teardown(&mut r, va);
         assert_eq!(s.stats().pages_dirtied, 8);
-    }
-
-    #[test]
-    fn dma_map_table_is_counted() {
-        let mut s = space();
-        let va = s.mmap(4 * PAGE_SIZE, Contiguity::Contiguous).unwrap();
-        let p = s.translate(va).unwrap();
-        // Not pinned yet: refused.
-        assert_eq!(s.dma_map(p, 1), Err(DmaMapError::NotPinned(p)));
-        assert_eq!(s.dma_map(p, 0), Err(DmaMapError::InvalidLength(0)));
-        assert_eq!(s.dma_map(Pfn(1), 1), Err(DmaMapError::OutOfRange(Pfn(1))));
-        let pfns = s.pin_pages(va, 4).unwrap();
-        let a = s.dma_map(pfns[0], 4).unwrap();
-        let b = s.dma_map(pfns[0], 4).unwrap();
-        let c = s.dma_map(pfns[0], 2).unwrap();
-        assert_eq!(a, b);
-        assert_eq!(a, c);
-        assert_eq!(s.dma_maps_live(), 3);
-        assert!(s.is_dma_mapped(pfns[3]));
-        assert_eq!(s.dma_mappings(), vec![(a, 2, 1), (a, 4, 2)]);
-        s.dma_unmap(a, 4);
-        s.dma_unmap(a, 4);
-        assert!(s.is_dma_mapped(pfns[1]));
-        assert!(!s.is_dma_mapped(pfns[3]));
-        s.dma_unmap(a, 4); // unknown now
-        s.dma_unmap(Iova(0x1234_5000), 1); // never mapped
-        s.dma_unmap(c, 2);
-        assert_eq!(s.dma_maps_live(), 0);
-        assert_eq!(s.stats().dma_unmap_unknown_count, 2);
-        assert_eq!(s.stats().dma_maps, 3);
-        assert_eq!(s.stats().dma_unmaps, 3);
-        s.unpin_pages(&pfns, false);
-        assert_eq!(s.frame_state(pfns[0]), Some(FrameState::Mapped { owner: OwnerId(1), va }));
     }
 }

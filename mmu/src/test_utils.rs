@@ -1,12 +1,14 @@
-//! Fault injection for driver tests: [`FailingPinDma`] wraps any [`PinDma`] and fails chosen
-//! calls on demand (the Cloud Hypervisor `MockVfio` pattern, style guide §7.4/§7.8).
-//!
-//! Compiled unconditionally: it is small, has no dependencies, and the `driver` and `scenarios`
-//! crates use it from their own tests.
+//! Error injection for driver tests (feature `test-utils`, never in a production build):
+//! [`FailingPinDma`] wraps any [`PinDma`] and fails chosen calls on demand (the Cloud Hypervisor
+//! `MockVfio` pattern, style guide §7.4/§7.8). It builds on [`PinFaults`] (short pins and the
+//! after-pin hook, which production probes use too) and dereferences to it, so `pin_cap` and
+//! `after_pin` are set on a `FailingPinDma` directly.
 
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 
 use crate::error::{DmaMapError, NotifierError, PinError};
+use crate::fault::PinFaults;
 use crate::ops::PinDma;
 use crate::types::{Iova, NotifierId, Pfn, Va};
 
@@ -62,23 +64,16 @@ pub struct FailingStats {
     pub notifier_insert_failures: u64,
 }
 
-/// Hook run after a successful `pin_pages`, with the inner backend, the start address and the
-/// frames pinned: the place to inject "an invalidation arrives right after pinning".
-pub type AfterPinHook<T> = Box<dyn FnMut(&mut T, Va, &[Pfn]) + Send>;
-
-/// A [`PinDma`] that forwards to `inner` except where a switch says to fail.
+/// A [`PinDma`] that forwards to a [`PinFaults`] over `inner` except where a switch says to
+/// fail. Dereferences to the [`PinFaults`] (its `pin_cap` and `after_pin`).
 pub struct FailingPinDma<T> {
-    inner: T,
+    faults: PinFaults<T>,
     /// Fail `pin_pages` with [`PinError::NoMemory`] (ENOMEM) without pinning anything.
     pub fail_pin: Trigger,
-    /// Pin at most this many pages per call (forces partial pins).
-    pub pin_cap: Option<usize>,
     /// Fail `dma_map` with [`DmaMapError::MappingFailed`].
     pub fail_dma_map: Trigger,
     /// Fail `notifier_insert` with [`NotifierError::NoMemory`].
     pub fail_notifier_insert: Trigger,
-    /// Run after every successful `pin_pages`.
-    pub after_pin: Option<AfterPinHook<T>>,
     stats: FailingStats,
 }
 
@@ -86,43 +81,52 @@ impl<T> FailingPinDma<T> {
     /// Wrap `inner` with every switch off.
     pub fn new(inner: T) -> FailingPinDma<T> {
         FailingPinDma {
-            inner,
+            faults: PinFaults::new(inner),
             fail_pin: Trigger::Never,
-            pin_cap: None,
             fail_dma_map: Trigger::Never,
             fail_notifier_insert: Trigger::Never,
-            after_pin: None,
             stats: FailingStats::default(),
         }
     }
     /// The wrapped backend.
     pub fn inner(&self) -> &T {
-        &self.inner
+        self.faults.inner()
     }
     /// The wrapped backend, mutably (for munmap and other process-side actions).
     pub fn inner_mut(&mut self) -> &mut T {
-        &mut self.inner
+        self.faults.inner_mut()
     }
     /// Unwrap.
     pub fn into_inner(self) -> T {
-        self.inner
+        self.faults.into_inner()
     }
     /// Calls and injected failures so far.
     pub fn stats(&self) -> FailingStats {
-        self.stats
+        FailingStats { pins_capped: self.faults.pins_capped(), ..self.stats }
+    }
+}
+
+impl<T> Deref for FailingPinDma<T> {
+    type Target = PinFaults<T>;
+    fn deref(&self) -> &PinFaults<T> {
+        &self.faults
+    }
+}
+
+impl<T> DerefMut for FailingPinDma<T> {
+    fn deref_mut(&mut self) -> &mut PinFaults<T> {
+        &mut self.faults
     }
 }
 
 impl<T: fmt::Debug> fmt::Debug for FailingPinDma<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FailingPinDma")
-            .field("inner", &self.inner)
+            .field("faults", &self.faults)
             .field("fail_pin", &self.fail_pin)
-            .field("pin_cap", &self.pin_cap)
             .field("fail_dma_map", &self.fail_dma_map)
             .field("fail_notifier_insert", &self.fail_notifier_insert)
-            .field("after_pin", &self.after_pin.is_some())
-            .field("stats", &self.stats)
+            .field("stats", &self.stats())
             .finish()
     }
 }
@@ -134,21 +138,10 @@ impl<T: PinDma> PinDma for FailingPinDma<T> {
             self.stats.pin_failures += 1;
             return Err(PinError::NoMemory);
         }
-        let n = match self.pin_cap {
-            Some(cap) if cap < npages => {
-                self.stats.pins_capped += 1;
-                cap
-            }
-            _ => npages,
-        };
-        let pfns = self.inner.pin_pages(va, n)?;
-        if let Some(hook) = self.after_pin.as_mut() {
-            hook(&mut self.inner, va, &pfns);
-        }
-        Ok(pfns)
+        self.faults.pin_pages(va, npages)
     }
     fn unpin_pages(&mut self, pfns: &[Pfn], dirty: bool) {
-        self.inner.unpin_pages(pfns, dirty);
+        self.faults.unpin_pages(pfns, dirty);
     }
     fn dma_map(&mut self, pfn: Pfn, npages: usize) -> Result<Iova, DmaMapError> {
         self.stats.dma_map_calls += 1;
@@ -156,10 +149,10 @@ impl<T: PinDma> PinDma for FailingPinDma<T> {
             self.stats.dma_map_failures += 1;
             return Err(DmaMapError::MappingFailed);
         }
-        self.inner.dma_map(pfn, npages)
+        self.faults.dma_map(pfn, npages)
     }
     fn dma_unmap(&mut self, iova: Iova, npages: usize) {
-        self.inner.dma_unmap(iova, npages);
+        self.faults.dma_unmap(iova, npages);
     }
     fn notifier_insert(&mut self, start: Va, len: u64) -> Result<NotifierId, NotifierError> {
         self.stats.notifier_insert_calls += 1;
@@ -167,28 +160,28 @@ impl<T: PinDma> PinDma for FailingPinDma<T> {
             self.stats.notifier_insert_failures += 1;
             return Err(NotifierError::NoMemory);
         }
-        self.inner.notifier_insert(start, len)
+        self.faults.notifier_insert(start, len)
     }
     fn notifier_remove(&mut self, id: NotifierId) {
-        self.inner.notifier_remove(id);
+        self.faults.notifier_remove(id);
     }
     fn read_begin(&self, id: NotifierId) -> u64 {
-        self.inner.read_begin(id)
+        self.faults.read_begin(id)
     }
     fn read_retry(&self, id: NotifierId, seq: u64) -> bool {
-        self.inner.read_retry(id, seq)
+        self.faults.read_retry(id, seq)
     }
     fn pinned_vm(&self) -> i64 {
-        self.inner.pinned_vm()
+        self.faults.pinned_vm()
     }
     fn account_pinned(&mut self, delta: i64) {
-        self.inner.account_pinned(delta);
+        self.faults.account_pinned(delta);
     }
     fn rlimit_memlock(&self) -> Option<u64> {
-        self.inner.rlimit_memlock()
+        self.faults.rlimit_memlock()
     }
     fn cap_ipc_lock(&self) -> bool {
-        self.inner.cap_ipc_lock()
+        self.faults.cap_ipc_lock()
     }
 }
 
@@ -232,17 +225,6 @@ mod tests {
     }
 
     #[test]
-    fn pin_cap_forces_partial_pins() {
-        let (mut f, va) = wrapped();
-        f.pin_cap = Some(3);
-        let p = f.pin_pages(va, 8).unwrap();
-        assert_eq!(p.len(), 3);
-        assert_eq!(f.stats().pins_capped, 1);
-        assert_eq!(f.pin_pages(va, 2).unwrap().len(), 2);
-        assert_eq!(f.stats().pins_capped, 1);
-    }
-
-    #[test]
     fn dma_and_notifier_failures() {
         let (mut f, va) = wrapped();
         let p = f.pin_pages(va, 1).unwrap();
@@ -264,23 +246,14 @@ mod tests {
     }
 
     #[test]
-    fn after_pin_hook_can_invalidate_mid_setup() {
-        // The 2023 setup race: the range is unmapped right after pinning. The cover notifier's
-        // read_retry must report it.
+    fn pin_faults_are_reached_through_deref() {
         let (mut f, va) = wrapped();
-        let cover = f.notifier_insert(va, 8 * PAGE_SIZE).unwrap();
-        let seq = f.read_begin(cover);
-        f.after_pin = Some(Box::new(|s: &mut AddressSpace, va, _pfns: &[Pfn]| {
-            s.munmap_with(va, 8 * PAGE_SIZE, |_, _| {}).unwrap();
-        }));
-        let pfns = f.pin_pages(va, 8).unwrap();
-        assert!(f.read_retry(cover, seq));
-        // The pinned frames are orphans now: still pinned, no longer mapped.
-        assert_eq!(f.inner().translate(va), None);
-        assert_eq!(f.inner().pin_count(pfns[0]), 1);
-        f.after_pin = None;
-        f.unpin_pages(&pfns, false);
-        assert_eq!(f.inner().total_pins(), 0);
-        f.into_inner().check_invariants().unwrap();
+        f.pin_cap = Some(3);
+        assert_eq!(f.pin_pages(va, 8).unwrap().len(), 3);
+        f.fail_pin = Trigger::NEXT;
+        assert_eq!(f.pin_pages(va, 8), Err(PinError::NoMemory));
+        assert_eq!(f.stats().pins_capped, 1);
+        assert_eq!(f.pins_capped(), 1);
+        assert_eq!((f.stats().pin_calls, f.stats().pin_failures), (2, 1));
     }
 }

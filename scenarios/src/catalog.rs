@@ -6,9 +6,9 @@
 //! evidence.
 
 use driver::put_tid::RecordingWriter;
-use driver::tid::test_utils::TidRig;
+use driver::tid::standalone::KernelSide;
 use driver::tid::{BugSwitches, TidConfig};
-use driver::user::mock::MockFd;
+use driver::user::model_fd::ModelFd;
 use driver::user::TidCache;
 use driver::{Errno, HfiFd, Policy};
 use hfi_abi::TidInfo;
@@ -44,8 +44,8 @@ pub struct Row {
     pub evidence: String,
 }
 
-fn rig(policy: Policy, bugs: BugSwitches, expected: u32, subctxts: u32) -> Option<TidRig> {
-    TidRig::new(TidConfig::new(policy).with_bugs(bugs), expected, subctxts, 4096).ok()
+fn rig(policy: Policy, bugs: BugSwitches, expected: u32, subctxts: u32) -> Option<KernelSide> {
+    KernelSide::new(TidConfig::new(policy).with_bugs(bugs), expected, subctxts, 4096).ok()
 }
 
 fn on(bug: bool, set: impl FnOnce(&mut BugSwitches)) -> BugSwitches {
@@ -173,7 +173,7 @@ fn probe_immediate_removal(bug: bool) -> Vec<String> {
     out
 }
 
-fn programmed(hw: &RecordingWriter, r: &TidRig) -> usize {
+fn programmed(hw: &RecordingWriter, r: &KernelSide) -> usize {
     let base = r.ctx.expected_base();
     (base..base + r.ctx.expected_count()).filter(|&i| hw.entry(i).is_some()).count()
 }
@@ -237,7 +237,7 @@ fn probe_pin_limit(bug: bool) -> Vec<String> {
     // let CAP_IPC_LOCK bypass everything, the cache-size cap included; 2023 always applies it.
     let mut cfg = TidConfig::new(Policy::V2023).with_bugs(on(bug, |b| b.pin_limit_2016 = true));
     cfg.cache_size_mb = 1;
-    let Ok(mut r) = TidRig::new(cfg, 512, 1, 4096) else {
+    let Ok(mut r) = KernelSide::new(cfg, 512, 1, 4096) else {
         return vec!["rig setup failed".into()];
     };
     r.space_mut().set_cap_ipc_lock(true);
@@ -256,7 +256,7 @@ fn probe_pin_limit(bug: bool) -> Vec<String> {
 fn probe_psm_recheck(bug: bool) -> Vec<String> {
     const BASE: u64 = 0x1000_0000;
     let page = |n: u64| BASE + n * PAGE_SIZE;
-    let mut fd = MockFd::new(2);
+    let mut fd = ModelFd::new(2);
     let bugs = driver::user::BugSwitches { skip_recheck_after_free: bug };
     let mut cache = TidCache::with_bugs(fd.ctxt_info(), bugs);
     for p in [10, 1] {

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use driver::transport::vfio_user::VfioUserTransport;
 use driver::transport::Transport;
-use driver::user::mock::MockFd;
+use driver::user::model_fd::ModelFd;
 use driver::user::TidCache;
 use hfi_model::{DataMode, TimingParams};
 use serde::Serialize;
@@ -201,7 +201,12 @@ fn expected_rx(quick: bool, rows: &mut Vec<PerfRow>) -> Result<(), String> {
 // ---------------------------------------------------------------------------------------------
 // 3: TID cache (as benches/benches/driver.rs).
 
-fn acquire_release(fd: &mut MockFd, cache: &mut TidCache, va: u64, len: u32) -> Result<(), String> {
+fn acquire_release(
+    fd: &mut ModelFd,
+    cache: &mut TidCache,
+    va: u64,
+    len: u32,
+) -> Result<(), String> {
     let a = cache.acquire(fd, va, len).map_err(|e| e.to_string())?;
     black_box(&a);
     cache.release(fd, &a).map_err(|e| e.to_string())

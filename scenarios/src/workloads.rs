@@ -128,9 +128,9 @@ pub fn filled(
     n: u64,
     stride: u64,
     len: u32,
-) -> Result<(driver::user::mock::MockFd, driver::user::TidCache), String> {
+) -> Result<(driver::user::model_fd::ModelFd, driver::user::TidCache), String> {
     use driver::uapi::HfiFd;
-    let mut fd = driver::user::mock::MockFd::new(tid_limit);
+    let mut fd = driver::user::model_fd::ModelFd::new(tid_limit);
     let mut cache = driver::user::TidCache::new(fd.ctxt_info());
     for i in 0..n {
         let a = cache.acquire(&mut fd, BASE + i * stride, len).map_err(|e| e.to_string())?;

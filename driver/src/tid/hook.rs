@@ -1,4 +1,4 @@
-//! A fault-injection seam of the TID_FREE path (like `mmu::FailingPinDma` for pinning): a
+//! A fault-injection seam of the TID_FREE path (like `mmu::PinFaults` for pinning): a
 //! harness can run an MMU invalidation *during* a TID_FREE batch (hfi1's invalidate callback
 //! does not take `exp_mutex`, so it can run between two TIDs of a batch) or right *after*
 //! TID_FREE returned to user space, before the user library looks at the event word again

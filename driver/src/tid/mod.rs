@@ -17,7 +17,8 @@
 //! | `stats.rs` | | [`TidStats`] |
 //! | `binding.rs` | the ioctls of one fd | [`FdBinding`] (`HfiFd`) |
 //! | `check.rs` | | [`TidContext::check_invariants`] |
-//! | `test_utils.rs` | | [`test_utils::TidRig`] |
+//! | `standalone.rs` | | [`standalone::KernelSide`]: the context on a recording RcvArray and a simulated process |
+//! | `test_utils.rs` | | `test_utils::TidRig` (feature `test-utils`): the same over an error-injecting memory |
 //!
 //! The group walk of `program_rcvarray` lives in [`rcvarray::TidGroupAllocator`]; this module
 //! implements its [`rcvarray::SlotProgrammer`] (pin → DMA map → notifier → `put_tid`).
@@ -54,7 +55,9 @@ mod invalidate;
 mod node;
 mod pagesets;
 mod setup;
+pub mod standalone;
 mod stats;
+#[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;
 
 use std::collections::BTreeMap;

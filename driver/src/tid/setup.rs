@@ -403,7 +403,7 @@ impl TidContext {
     /// 2023 `tid_cover_invalidate` only moves the sequence on UNMAP. The address space moves
     /// it on every event, so a retry is discounted when the callbacks this context received
     /// for the cover were all non-UNMAP. With no callback delivered (the invalidation ran where
-    /// it could not reach this context, as in `FailingPinDma::after_pin`) the retry stands:
+    /// it could not reach this context, as in `PinFaults::after_pin`) the retry stands:
     /// a spurious EBUSY is allowed, a missed one is not.
     fn cover_retry(&self, mm: &dyn PinDma, cover: NotifierId, seq: u64) -> bool {
         let retry = mm.read_retry(cover, seq);

@@ -17,7 +17,8 @@
 //!   [`IommuMap`]).
 //! - Reset: `VFIO_DEVICE_RESET`. `now_ns`: monotonic wall time.
 //!
-//! With `transport::vfio_user`, the driver's only unsafe code (ioctls and `ppoll`).
+//! With `transport::vfio_user` and `transport::eventfd` (`ppoll`), the driver's only unsafe code:
+//! here the VFIO ioctls, the BAR0 mapping and its volatile loads and stores, and the eventfd.
 #![allow(unsafe_code)]
 
 use std::fs::{File, OpenOptions};

@@ -1,5 +1,6 @@
 //! `MockTransport`: register storage, DMA memory in a Vec, a call log, failure switches and
-//! injected (late) interrupts — for driver unit tests without the device model.
+//! injected (late) interrupts, for driver unit tests without the device model. Feature
+//! `test-utils`; never in a production build.
 
 use std::collections::{BTreeMap, VecDeque};
 

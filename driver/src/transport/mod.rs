@@ -7,6 +7,7 @@ pub mod bump;
 pub mod eventfd;
 #[cfg(all(feature = "linux-vfio", target_os = "linux"))]
 pub mod linux_vfio;
+#[cfg(any(test, feature = "test-utils"))]
 pub mod mock;
 #[cfg(feature = "vfio-user")]
 pub mod vfio_user;

@@ -10,7 +10,8 @@
 //!   it with `ppoll(2)` and a real timeout, and reports vector 0 (INTx carries no vector).
 //! - `now_ns` is monotonic wall time since the transport was created.
 //!
-//! This is the driver's only unsafe code (memfd, eventfd, ppoll), each call with a SAFETY note.
+//! Its unsafe code (memfd, eventfd) is, with `transport::linux_vfio` and `transport::eventfd`
+//! (`ppoll`), all the driver has; each call has a SAFETY note.
 #![allow(unsafe_code)]
 
 use std::fs::File;

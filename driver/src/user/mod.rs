@@ -4,7 +4,7 @@
 //!
 //! Everything here is written against [`crate::uapi::HfiFd`] only (TID_UPDATE, TID_FREE,
 //! TID_INVAL_READ and the event word), so it runs over the in-process kernel side, any other
-//! binding, or [`mock::MockFd`].
+//! binding, or [`model_fd::ModelFd`].
 //!
 //! # Map
 //!
@@ -14,7 +14,10 @@
 //!   TID_UNMAP path; `invariants.rs` the checker used by tests; `lru.rs` the intrusive idle
 //!   queue over a slab.
 //! - [`rendezvous`]: [`RndvConfig`] and [`plan_windows`].
-//! - [`mock`]: [`mock::MockFd`], a programmable fd with fault injection.
+//! - [`model_fd`]: [`model_fd::ModelFd`], an fd backed by a simple in-memory kernel model
+//!   (workloads, perf fixtures, benches, catalog probes).
+//! - `mock` (feature `test-utils`, never in a production build): `mock::MockFd`, the model
+//!   fd with fault switches for tests.
 //!
 //! # Invariants
 //!
@@ -33,7 +36,9 @@ mod hash;
 mod invalidate;
 mod invariants;
 mod lru;
+#[cfg(any(test, feature = "test-utils"))]
 pub mod mock;
+pub mod model_fd;
 mod nocache;
 mod register;
 pub mod rendezvous;

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use driver::tid::test_utils::TidRig;
+use driver::tid::standalone::KernelSide;
 use driver::tid::TidConfig;
 use driver::{HfiFd, Policy};
 use guest::tidscript::{self, ScriptCtxtInfo, ScriptFd, ScriptMemory, Step, StepResult};
@@ -36,7 +36,7 @@ pub fn runs(frames: &[u64]) -> Vec<u64> {
 /// Our driver on a simulated process shaped like the guest's.
 #[derive(Debug)]
 pub struct Replay {
-    rig: TidRig,
+    rig: KernelSide,
     layouts: VecDeque<Vec<u64>>,
     bufs: BTreeMap<u64, u64>,
     next_va: u64,
@@ -52,7 +52,7 @@ impl Replay {
             return Err(format!("the kernel context has no expected TIDs: {ci:?}"));
         }
         let pages: u64 = layouts.iter().map(|l| 2 * l.len() as u64 + 8).sum::<u64>() + 64;
-        let rig = TidRig::new(TidConfig::new(Policy::V2023), expected, 1, pages)
+        let rig = KernelSide::new(TidConfig::new(Policy::V2023), expected, 1, pages)
             .map_err(|e| e.to_string())?;
         Ok(Self {
             rig,
