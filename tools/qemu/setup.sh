@@ -7,10 +7,10 @@
 #     through their meta packages;
 #   - busybox-static;
 #   - the guest's PSM2 user space from bookworm: libpsm2-2, libfabric1, libfabric-bin (fi_info,
-#     fi_pingpong), libpsm2-dev (headers), strace, and every library their programs need
-#     (checked: readelf NEEDED, recursively, must resolve inside the extracted tree), in a root
-#     of its own (CACHE/psm2/root) with a list of the files the guest image takes
-#     (CACHE/psm2/files).
+#     fi_pingpong), libpsm2-dev (headers), strace, coreutils' libstdbuf.so, and every library
+#     their programs need (checked: readelf NEEDED, recursively, must resolve inside the
+#     extracted tree), in a root of its own (CACHE/psm2/root) with a list of the files the
+#     guest image takes (CACHE/psm2/files).
 # The Debian mirrors are the system's own: the first enabled `deb` source of a Debian suite in
 # the apt configuration (sources.list, sources.list.d/*.list, deb822 *.sources `URIs:`); the
 # security mirror likewise for a `*-security` suite. HFI_SIM_DEBIAN_MIRROR and
@@ -320,7 +320,7 @@ check_psm2_closure() {
 
 if ! psm2_ready; then
     log "fetching PSM2, libfabric and their libraries (bookworm)"
-    rm -rf "$CACHE/debs/psm2"
+    rm -rf "$CACHE/debs/psm2" "$CACHE/debs/psm2-extra"
     # shellcheck disable=SC2086
     fetch "$BOOKWORM" psm2 $PSM2_PKGS $PSM2_LIBS
     rm -rf "$PSM2" && mkdir -p "$PSM2/root"
@@ -331,6 +331,13 @@ if ! psm2_ready; then
     # link so the tree works both here and as the guest's root.
     ln -sfn ../libpsm1/libpsm_infinipath.so.1.16 \
         "$PSM2/root/usr/lib/x86_64-linux-gnu/libpsm_infinipath.so.1"
+    # coreutils' libstdbuf.so alone (stdbuf's preload: the guest makes the programs' stdout
+    # line-buffered into a pipe with LD_PRELOAD + _STDBUF_O=L, so a killed program's output is
+    # not lost); its only NEEDED is libc.
+    fetch "$BOOKWORM" psm2-extra coreutils
+    cu=$(ls "$CACHE"/debs/psm2-extra/coreutils_*.deb | head -1)
+    dpkg-deb --fsys-tarfile "$cu" | tar -x -C "$PSM2/root" ./usr/libexec/coreutils/libstdbuf.so \
+        || die "coreutils has no usr/libexec/coreutils/libstdbuf.so"
     check_psm2_closure "$PSM2/root"
     [ -e "$PSM2/root/lib64/ld-linux-x86-64.so.2" ] || die "libc6 has no /lib64/ld-linux-x86-64.so.2"
     # The guest's files: the programs, the loader, every shared object (files and symlinks).
@@ -338,11 +345,12 @@ if ! psm2_ready; then
         cd "$PSM2/root"
         for b in $PSM2_BINS; do [ -x "$b" ] || die "the PSM2 packages have no $b"; echo "$b"; done
         echo lib64/ld-linux-x86-64.so.2
+        echo usr/libexec/coreutils/libstdbuf.so
         find lib usr/lib \( -type f -o -type l \) -name '*.so*' 2>/dev/null | grep -v '/gconv/' | sort
     ) > "$PSM2/files.tmp"
     mv "$PSM2/files.tmp" "$PSM2/files"
     log "PSM2 guest files: $(wc -l <"$PSM2/files") ($(cd "$PSM2/root" && du -chL $(cat "$PSM2/files") 2>/dev/null | tail -1 | cut -f1))"
-    rm -f "$CACHE"/debs/psm2/*.deb.partial
+    rm -f "$CACHE"/debs/psm2/*.deb.partial "$CACHE"/debs/psm2-extra/*.deb.partial
     touch "$PSM2_STAMP"
 fi
 
