@@ -1042,8 +1042,7 @@ mod tests {
 
     #[test]
     fn script_is_bounded_and_settings_filtered() {
-        let mut k = Psm2Knobs::default();
-        k.extra_env = vec!["PSM2_SDMA=0".into()];
+        let k = Psm2Knobs { extra_env: vec!["PSM2_SDMA=0".into()], ..Default::default() };
         let s = guest_script(&k);
         assert!(s.contains("timeout 90 fi_info -p psm2"));
         assert!(s.contains("timeout 150 fi_pingpong"));
