@@ -4,7 +4,7 @@
 //! hfi-sim demo [--out DIR] [--seed N] [--quick]
 //! hfi-sim serve --socket PATH [--scenario FILE] [--device-id ID] [--stats]
 //! hfi-sim qemu [--cache DIR] [--guest-bin FILE] [--out DIR] [--timeout S] [--accel kvm|tcg]
-//!              [--sizes A,B,..] [--repeats N] [--buffers N] [--kernel-driver] [--verbose]
+//!              [--sizes A,B,..] [--repeats N] [--buffers N] [--kernel-driver | --psm2] [--verbose]
 //! ```
 
 use std::io::Write;
@@ -20,14 +20,19 @@ fn say(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
-const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]\n       hfi-sim serve --socket PATH [--scenario FILE] [--device-id ID] [--stats]\n       hfi-sim catalog [--out DIR]\n       hfi-sim perf [--out DIR] [--quick] [--qemu]\n       hfi-sim qemu [--cache DIR] [--guest-bin FILE] [--out DIR] [--timeout S] [--accel kvm|tcg] [--sizes A,B,..] [--repeats N] [--buffers N] [--kernel-driver] [--verbose]\n       hfi-sim run <scenario files or dirs> [--jobs N] [--seed N] [--out DIR] [--trace FILE] [--check-determinism]\n       hfi-sim study <file.toml | calibration> [--out DIR] [--jobs N] [--seed N] [--set path=value]... [--trace] [--quick]";
+const USAGE: &str = "usage: hfi-sim demo [--out DIR] [--seed N] [--quick]\n       hfi-sim serve --socket PATH [--scenario FILE] [--device-id ID] [--stats]\n       hfi-sim catalog [--out DIR]\n       hfi-sim perf [--out DIR] [--quick] [--qemu]\n       hfi-sim qemu [--cache DIR] [--guest-bin FILE] [--out DIR] [--timeout S] [--accel kvm|tcg] [--sizes A,B,..] [--repeats N] [--buffers N] [--kernel-driver | --psm2] [--verbose]\n       hfi-sim run <scenario files or dirs> [--jobs N] [--seed N] [--out DIR] [--trace FILE] [--check-determinism]\n       hfi-sim study <file.toml | calibration> [--out DIR] [--jobs N] [--seed N] [--set path=value]... [--trace] [--quick]";
 
 fn qemu_cmd(args: &[String]) -> Result<bool, String> {
     let mut o = scenarios::qemu::QemuOptions::new();
     let mut kernel = false;
+    let mut psm2 = false;
     if args.iter().any(|a| a == "--kernel-driver") {
         o.work = scenarios::qemu::kdrv::default_work();
         o.timeout = scenarios::qemu::kdrv::DEFAULT_TIMEOUT;
+    }
+    if args.iter().any(|a| a == "--psm2") {
+        o.work = scenarios::qemu::psm2::default_work();
+        o.timeout = scenarios::qemu::psm2::DEFAULT_TIMEOUT;
     }
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -53,10 +58,16 @@ fn qemu_cmd(args: &[String]) -> Result<bool, String> {
             "--buffers" => o.buffers = num(val()?)?.clamp(1, 64) as u32,
             "--verbose" => o.verbose = true,
             "--kernel-driver" => kernel = true,
+            "--psm2" => psm2 = true,
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
     let mut stdout = std::io::stdout();
+    if psm2 {
+        let r = scenarios::qemu::psm2::run(&o, &mut stdout)?;
+        say(&scenarios::qemu::psm2::summary(&r));
+        return Ok(r.failures.is_empty());
+    }
     if kernel {
         let r = scenarios::qemu::kdrv::run(&o, &mut stdout)?;
         say(&scenarios::qemu::kdrv::summary(&r));

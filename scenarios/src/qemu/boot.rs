@@ -74,6 +74,20 @@ pub fn boot(
     initrd: &Path,
     on_line: &mut dyn FnMut(&str, f64),
 ) -> Result<Boot, String> {
+    boot_with(env, accel, timeout, machine, &[], initrd, on_line)
+}
+
+/// [`boot`] with further QEMU arguments after the shared ones (e.g. `-cpu max`, a monitor
+/// socket, a trace log).
+pub fn boot_with(
+    env: &QemuEnv,
+    accel: &str,
+    timeout: Duration,
+    machine: &Machine,
+    extra_args: &[String],
+    initrd: &Path,
+    on_line: &mut dyn FnMut(&str, f64),
+) -> Result<Boot, String> {
     let mut cmd: Command = env.qemu_command(timeout.as_secs());
     cmd.args(["-accel", accel, "-m", "512M", "-smp", "1", "-nodefaults", "-no-user-config"])
         .args(["-display", "none", "-serial", "stdio", "-no-reboot", "-bios", "qboot.rom"])
@@ -88,6 +102,7 @@ pub fn boot(
     for d in &machine.devices {
         cmd.arg("-device").arg(d);
     }
+    cmd.args(extra_args);
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let t0 = wall();
     let mut child = Reaper(cmd.spawn().map_err(|e| format!("cannot start QEMU: {e}"))?);

@@ -1,5 +1,6 @@
 //! What a QEMU run needs from the host: the cache that `tools/qemu/setup.sh` fills (QEMU,
-//! kernels, busybox), the static guest binary, and the guest image built from them.
+//! kernels, busybox, the PSM2 user space), the static guest binary, and the guest image built
+//! from them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,27 @@ pub struct QemuEnv {
     pub kernel_generic: PathBuf,
     /// busybox (static).
     pub busybox: PathBuf,
+    /// The PSM2 / libfabric user space (bookworm packages) and the list of its files the
+    /// guest takes; `None` for a cache written before setup.sh had that stage.
+    pub psm2: Option<GuestTree>,
+}
+
+/// A part of a host directory tree copied into the guest at the same paths.
+#[derive(Clone, Debug)]
+pub struct GuestTree {
+    /// The tree's root on the host.
+    pub root: PathBuf,
+    /// The file that lists the paths (relative to `root`, one a line) the guest takes.
+    pub files: PathBuf,
+}
+
+impl GuestTree {
+    /// The listed paths.
+    pub fn list(&self) -> Result<Vec<String>, String> {
+        let text = std::fs::read_to_string(&self.files)
+            .map_err(|e| format!("cannot read {}: {e}", self.files.display()))?;
+        Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+    }
 }
 
 impl QemuEnv {
@@ -81,6 +103,10 @@ impl QemuEnv {
             kernel_cloud: get("KERNEL_CLOUD")?.into(),
             kernel_generic: get("KERNEL_GENERIC")?.into(),
             busybox: get("BUSYBOX")?.into(),
+            psm2: match (kv.get("PSM2_ROOT"), kv.get("PSM2_FILES")) {
+                (Some(r), Some(f)) => Some(GuestTree { root: r.into(), files: f.into() }),
+                _ => None,
+            },
         })
     }
 
@@ -170,10 +196,33 @@ pub enum GuestEnd {
     Restart,
 }
 
+/// Optional additions to a guest image (the PSM2 run's): host trees, a tmpfs on `/dev/shm`,
+/// the loopback interface up.
+#[derive(Clone, Debug, Default)]
+pub struct ImageExtras {
+    /// Trees copied in at their relative paths (e.g. [`QemuEnv::psm2`]: programs, their
+    /// libraries and the dynamic loader).
+    pub trees: Vec<GuestTree>,
+    /// Mount a tmpfs on `/dev/shm` (POSIX shared memory: PSM2, libfabric).
+    pub shm: bool,
+    /// Bring `lo` up with 127.0.0.1 (fi_pingpong's address exchange runs over TCP).
+    pub loopback_net: bool,
+}
+
 /// Builds the initramfs: busybox with its applets, `/dev/console`, the modules, the programs
 /// and an init script that mounts proc/sys/dev, loads the modules, runs the commands and
 /// ends the guest ([`GuestEnd`]).
 pub fn build_image(env: &QemuEnv, spec: &ImageSpec) -> Result<Vec<u8>, String> {
+    build_image_with(env, spec, &ImageExtras::default())
+}
+
+/// [`build_image`] with [`ImageExtras`]: the trees are added before the init script's
+/// mounts, `/dev/shm` and `lo` set up right after them.
+pub fn build_image_with(
+    env: &QemuEnv,
+    spec: &ImageSpec,
+    extras: &ImageExtras,
+) -> Result<Vec<u8>, String> {
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
     let mut a = Archive::new();
     a.add("bin/busybox", Entry::File { mode: 0o755, data: read(&env.busybox)? });
@@ -186,6 +235,15 @@ pub fn build_image(env: &QemuEnv, spec: &ImageSpec) -> Result<Vec<u8>, String> {
          mount -t proc proc /proc\nmount -t sysfs sysfs /sys\nmount -t devtmpfs devtmpfs /dev\n\
          echo \"HFI-GUEST boot $(cut -d' ' -f1 /proc/uptime)\"\n",
     );
+    for t in &extras.trees {
+        a.add_tree(&t.root, &t.list()?)?;
+    }
+    if extras.shm {
+        init.push_str("mkdir -p /dev/shm && mount -t tmpfs -o mode=1777 tmpfs /dev/shm\n");
+    }
+    if extras.loopback_net {
+        init.push_str("ip addr add 127.0.0.1/8 dev lo 2>/dev/null; ip link set lo up\n");
+    }
     for (m, params) in &spec.modules {
         let path = find_module(&spec.kernel, m)?;
         a.add(&format!("lib/modules/{m}.ko"), Entry::File { mode: 0o644, data: read(&path)? });

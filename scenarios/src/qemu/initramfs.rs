@@ -1,7 +1,10 @@
 //! A `newc` cpio archive writer (the initramfs format the kernel unpacks), so building the
 //! guest image needs no `cpio` on the host. Uncompressed: the kernel accepts it as is.
+//! [`Archive::add_tree`] copies a listed part of a host directory tree (the PSM2 user space
+//! that `tools/qemu/setup.sh` extracted) into the image at the same relative paths.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 /// One archive member.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,6 +113,38 @@ impl Archive {
         }
     }
 
+    /// Adds the files named in `list` (paths relative to `root`, `/`-separated) at the same
+    /// paths: regular files with their permission bits, symbolic links as links (their
+    /// targets unchanged, so relative links keep working and absolute ones name guest paths),
+    /// directories as directories. Returns the bytes of file data added.
+    pub fn add_tree(&mut self, root: &Path, list: &[String]) -> Result<u64, String> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut bytes = 0u64;
+        for rel in list {
+            let rel = rel.trim().trim_start_matches('/');
+            if rel.is_empty() || rel.split('/').any(|c| c == "..") {
+                continue;
+            }
+            let p = root.join(rel);
+            let md = std::fs::symlink_metadata(&p)
+                .map_err(|e| format!("cannot stat {}: {e}", p.display()))?;
+            let entry = if md.file_type().is_symlink() {
+                let t = std::fs::read_link(&p)
+                    .map_err(|e| format!("cannot read link {}: {e}", p.display()))?;
+                Entry::Symlink { target: t.to_string_lossy().into_owned() }
+            } else if md.is_dir() {
+                Entry::Dir
+            } else {
+                let data =
+                    std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                bytes += data.len() as u64;
+                Entry::File { mode: md.permissions().mode() & 0o7777, data }
+            };
+            self.add(rel, entry);
+        }
+        Ok(bytes)
+    }
+
     /// The finished archive (with the trailer).
     pub fn finish(mut self) -> Vec<u8> {
         self.header("TRAILER!!!", 0, 0, (0, 0));
@@ -144,6 +179,48 @@ mod tests {
             }
             out.push((name, mode, data));
         }
+    }
+
+    #[test]
+    fn tree_keeps_files_links_and_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let lib = d.path().join("usr/lib/x86_64-linux-gnu");
+        std::fs::create_dir_all(&lib).unwrap();
+        std::fs::write(lib.join("libx.so.1.2"), b"ELF").unwrap();
+        std::fs::set_permissions(lib.join("libx.so.1.2"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        std::os::unix::fs::symlink("libx.so.1.2", lib.join("libx.so.1")).unwrap();
+        std::fs::create_dir_all(d.path().join("usr/bin")).unwrap();
+        std::fs::write(d.path().join("usr/bin/prog"), b"#!").unwrap();
+        std::fs::set_permissions(
+            d.path().join("usr/bin/prog"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        let list: Vec<String> = [
+            "usr/bin/prog",
+            "usr/lib/x86_64-linux-gnu/libx.so.1",
+            "/usr/lib/x86_64-linux-gnu/libx.so.1.2",
+            "../escape",
+            "",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut a = Archive::new();
+        assert_eq!(a.add_tree(d.path(), &list).unwrap(), 5);
+        let e = parse(&a.finish());
+        let find = |n: &str| e.iter().find(|x| x.0 == n).unwrap().clone();
+        assert_eq!(find("usr/bin/prog").1, 0o100755);
+        assert_eq!(
+            find("usr/lib/x86_64-linux-gnu/libx.so.1"),
+            ("usr/lib/x86_64-linux-gnu/libx.so.1".into(), 0o120777, b"libx.so.1.2".to_vec())
+        );
+        assert_eq!(find("usr/lib/x86_64-linux-gnu/libx.so.1.2").1, 0o100644);
+        assert!(!e.iter().any(|x| x.0.contains("escape")));
+        let missing = Archive::new().add_tree(d.path(), &["nope".to_string()]);
+        assert!(missing.unwrap_err().contains("nope"));
     }
 
     #[test]

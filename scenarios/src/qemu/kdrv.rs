@@ -16,14 +16,14 @@
 //! model's census) and the RcvArray state the kernel left.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
 
 use super::boot::{boot, default_accel, Machine};
-use super::env::{build_image, GuestEnd, ImageSpec};
+use super::env::{build_image, GuestEnd, ImageSpec, QemuEnv};
 use super::run::{prepare, u, QemuOptions};
 use crate::kdrv::diff::{self, DiffReport};
 use crate::node::NodeConfig;
@@ -35,17 +35,17 @@ pub const HFI1_PARAMS: &str = "loopback=1 num_vls=1 num_sdma=1 krcvqs=1 num_user
 
 /// Waits up to 5 s for the port to leave Down, then reports its logical and physical state
 /// (sysfs, e.g. "2: INIT | 5: LinkUp").
-const PORT_STATE_CMD: &str = "p=/sys/class/infiniband/hfi1_0/ports/1; \
+pub(crate) const PORT_STATE_CMD: &str = "p=/sys/class/infiniband/hfi1_0/ports/1; \
     for i in $(seq 1 25); do case \"$(cat $p/state)\" in *INIT*|*ARMED*|*ACTIVE*) break;; esac; \
     sleep 0.2; done; echo \"HFI-GUEST port $(cat $p/state) | $(cat $p/phys_state)\"";
 
 /// The port's state after the subnet manager (e.g. "4: ACTIVE | 5: LinkUp").
-const PORT_FINAL_CMD: &str = "p=/sys/class/infiniband/hfi1_0/ports/1; \
+pub(crate) const PORT_FINAL_CMD: &str = "p=/sys/class/infiniband/hfi1_0/ports/1; \
     echo \"HFI-GUEST port-final $(cat $p/state) | $(cat $p/phys_state)\"";
 
 /// The SDMA engines' software states (hfi1's debugfs `sdes`, one "SDE n ... STE state" line
 /// per engine).
-const SDMA_STATE_CMD: &str = "mount -t debugfs none /sys/kernel/debug 2>/dev/null; \
+pub(crate) const SDMA_STATE_CMD: &str = "mount -t debugfs none /sys/kernel/debug 2>/dev/null; \
     grep '^SDE' /sys/kernel/debug/hfi1/hfi1_0/sdes | sed 's/^/HFI-GUEST sdma /'";
 
 /// Everything the kernel-driver run found.
@@ -94,19 +94,52 @@ pub struct KdrvReport {
     pub failures: Vec<String>,
 }
 
+/// The modules the guest loads, in order, with their parameters.
+pub(crate) fn modules() -> Vec<(String, String)> {
+    vec![
+        ("ib_core".into(), String::new()),
+        ("ib_uverbs".into(), String::new()),
+        ("ib_umad".into(), String::new()),
+        ("rdmavt".into(), String::new()),
+        ("i2c-algo-bit".into(), String::new()),
+        ("hfi1".into(), HFI1_PARAMS.into()),
+    ]
+}
+
+/// Serves the device on `socket`: 0x24f1 (integrated), the RcvArray log recorded.
+pub(crate) fn start_server(socket: &Path) -> Result<ServerThread, String> {
+    let mut served = served_config(&NodeConfig::default());
+    served.device_id = hfi_abi::uapi::pci::DEVICE_ID_INTEL1;
+    served.record_rcv_array = true;
+    ServerThread::start_served(socket, served)
+}
+
+/// q35 with the HFI behind a root port, no vIOMMU, the generic kernel.
+pub(crate) fn machine(env: &QemuEnv, socket: &Path) -> Machine {
+    let device = serde_json::json!({
+        "driver": "vfio-user-pci",
+        "socket": { "path": socket.to_string_lossy(), "type": "unix" },
+        "bus": "rp0",
+    });
+    Machine {
+        kernel: env.kernel_generic.join("vmlinuz"),
+        // preempt=full: with the link up, hfi1 in functional-simulator mode reads LCB counters
+        // through acquire_lcb_access, which busy-waits (udelay) on hls_lock; on one vCPU a
+        // holder that reached a voluntary preemption point never runs again unless the spinner
+        // can be preempted (DESIGN.md, "Tier B: link bring-up").
+        append: "console=ttyS0 quiet panic=-1 softlockup_panic=1 hung_task_panic=1 \
+                 hung_task_timeout_secs=60 nmi_watchdog=0 preempt=full"
+            .into(),
+        devices: vec!["pcie-root-port,id=rp0,chassis=1,slot=1".into(), device.to_string()],
+    }
+}
+
 /// Runs the kernel-driver end-to-end check.
 pub fn run(opts: &QemuOptions, out: &mut dyn Write) -> Result<KdrvReport, String> {
     let (env, guest_bin) = prepare(opts, out)?;
     let spec = ImageSpec {
         kernel: env.kernel_generic.clone(),
-        modules: vec![
-            ("ib_core".into(), String::new()),
-            ("ib_uverbs".into(), String::new()),
-            ("ib_umad".into(), String::new()),
-            ("rdmavt".into(), String::new()),
-            ("i2c-algo-bit".into(), String::new()),
-            ("hfi1".into(), HFI1_PARAMS.into()),
-        ],
+        modules: modules(),
         programs: vec![("hfi-guest".into(), guest_bin)],
         commands: vec![
             "echo \"HFI-GUEST probed $(cut -d' ' -f1 /proc/uptime)\"".into(),
@@ -126,26 +159,8 @@ pub fn run(opts: &QemuOptions, out: &mut dyn Write) -> Result<KdrvReport, String
     std::fs::write(&initrd, build_image(&env, &spec)?)
         .map_err(|e| format!("cannot write the image: {e}"))?;
     let socket = opts.work.join(format!("hfi-kdrv-{}.sock", std::process::id()));
-    let mut served = served_config(&NodeConfig::default());
-    served.device_id = hfi_abi::uapi::pci::DEVICE_ID_INTEL1;
-    served.record_rcv_array = true;
-    let server = ServerThread::start_served(&socket, served)?;
-    let device = serde_json::json!({
-        "driver": "vfio-user-pci",
-        "socket": { "path": socket.to_string_lossy(), "type": "unix" },
-        "bus": "rp0",
-    });
-    let machine = Machine {
-        kernel: env.kernel_generic.join("vmlinuz"),
-        // preempt=full: with the link up, hfi1 in functional-simulator mode reads LCB counters
-        // through acquire_lcb_access, which busy-waits (udelay) on hls_lock; on one vCPU a
-        // holder that reached a voluntary preemption point never runs again unless the spinner
-        // can be preempted (DESIGN.md, "Tier B: link bring-up").
-        append: "console=ttyS0 quiet panic=-1 softlockup_panic=1 hung_task_panic=1 \
-                 hung_task_timeout_secs=60 nmi_watchdog=0 preempt=full"
-            .into(),
-        devices: vec!["pcie-root-port,id=rp0,chassis=1,slot=1".into(), device.to_string()],
-    };
+    let server = start_server(&socket)?;
+    let machine = machine(&env, &socket);
     let accel = opts.accel.clone().unwrap_or_else(|| default_accel().into());
     let mut r = KdrvReport::default();
     let verbose = opts.verbose;

@@ -1,0 +1,1056 @@
+//! `hfi-sim qemu --psm2`: Debian's unmodified PSM2 (libpsm2-2) and libfabric (`fi_info`,
+//! `fi_pingpong -p psm2 -e rdm`) in the guest, over the unmodified `hfi1.ko`, against the
+//! served model — a discovery run: it records how far PSM2 gets, not a pass/fail test of the
+//! data path (the model has no transmit engine yet).
+//!
+//! The guest is the kernel-driver run's ([`super::kdrv`]: generic kernel, the same modules and
+//! parameters, `hfi-guest sm-bringup` to Active), plus the PSM2 user space that
+//! `tools/qemu/setup.sh` extracted (programs, libraries, loader: [`super::env::QemuEnv::psm2`]),
+//! a tmpfs on `/dev/shm`, `lo` up, and QEMU's `-cpu max` (Debian's libpsm2 is built with AVX2;
+//! TCG's `max` CPU has it). A generated script ([`guest_script`]) then prints the sysfs values
+//! PSM2 reads and runs, with PSM2's and libfabric's debug output on and each program under
+//! `strace` and `timeout`: `fi_info -p psm2`, then a `fi_pingpong` server and client
+//! (127.0.0.1). While the script runs, QEMU traces every BAR access (`vfio_region_read` /
+//! `vfio_region_write`, switched on and off through the HMP monitor at the script's phase
+//! markers), so the report lists the CSRs, user registers and PIO stores of that phase.
+//!
+//! Everything is bounded: each program has its own timeout, the script's total is below the
+//! run's deadline, QEMU is killed at the deadline. The report (`psm2.json`, the console and
+//! the trace log in the work directory) carries the programs' output, the syscalls of
+//! interest (device opens, sysfs reads, hfi1 ioctls, mmaps decoded from hfi1's mmap token,
+//! writev), the MMIO summary, the model's counters and census, and the hfi1 kernel log.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::boot::{boot_with, default_accel};
+use super::env::{build_image_with, GuestEnd, ImageExtras, ImageSpec};
+use super::kdrv::{self, PORT_FINAL_CMD, PORT_STATE_CMD, SDMA_STATE_CMD};
+use super::run::{prepare, QemuOptions};
+
+/// Default work directory of the PSM2 run.
+pub fn default_work() -> PathBuf {
+    PathBuf::from("out/qemu-psm2")
+}
+
+/// Default deadline: boot and bring-up (~20 s under TCG) plus the script's own bound
+/// ([`Psm2Knobs::script_bound_s`]) with room to spare.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(480);
+
+/// What the guest script runs with.
+#[derive(Clone, Debug, Serialize)]
+pub struct Psm2Knobs {
+    /// `PSM2_TRACEMASK` (PSM2's debug classes: 0x1 info, 0x2 debug, 0x40 verbose, 0x80
+    /// packets, 0x100 process, 0x200 mmap, 0x400 environment, 0x800 error packets).
+    pub tracemask: String,
+    /// Seconds for `fi_info`.
+    pub fi_info_s: u64,
+    /// Seconds for the `fi_pingpong` server (the client gets 20 s less).
+    pub pingpong_s: u64,
+    /// `fi_pingpong` iterations per size.
+    pub iterations: u32,
+    /// `fi_pingpong -S` (a single size; `None` = its default list).
+    pub size: Option<u64>,
+    /// Further `NAME=value` settings for the programs (e.g. `PSM2_SDMA=0`), from
+    /// `HFI_SIM_PSM2_ENV` (space-separated).
+    pub extra_env: Vec<String>,
+    /// Trace BAR accesses in QEMU during the script.
+    pub trace_mmio: bool,
+}
+
+impl Default for Psm2Knobs {
+    fn default() -> Self {
+        Self {
+            tracemask: "0xf83".into(),
+            fi_info_s: 90,
+            pingpong_s: 150,
+            iterations: 10,
+            size: None,
+            extra_env: Vec::new(),
+            trace_mmio: true,
+        }
+    }
+}
+
+impl Psm2Knobs {
+    /// Defaults with `HFI_SIM_PSM2_ENV` (extra settings) and `HFI_SIM_PSM2_SIZE` (one
+    /// fi_pingpong size) applied.
+    pub fn from_env() -> Self {
+        let mut k = Self::default();
+        if let Some(v) = std::env::var_os("HFI_SIM_PSM2_ENV") {
+            k.extra_env = v
+                .to_string_lossy()
+                .split_whitespace()
+                .filter(|s| valid_setting(s))
+                .map(String::from)
+                .collect();
+        }
+        if let Some(s) = std::env::var("HFI_SIM_PSM2_SIZE").ok().and_then(|v| v.parse().ok()) {
+            k.size = Some(s);
+        }
+        k
+    }
+
+    /// Upper bound of the script's run time in seconds (programs' timeouts plus waits).
+    pub fn script_bound_s(&self) -> u64 {
+        self.fi_info_s + self.pingpong_s + 60
+    }
+}
+
+/// `NAME=value` with a shell-safe name and value.
+fn valid_setting(s: &str) -> bool {
+    let Some((n, v)) = s.split_once('=') else { return false };
+    !n.is_empty()
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || "_.,:/-".contains(c))
+}
+
+/// The guest's discovery script (POSIX sh for busybox), written into the image.
+pub fn guest_script(k: &Psm2Knobs) -> String {
+    let size = k.size.map_or(String::new(), |s| format!(" -S {s}"));
+    let extra = if k.extra_env.is_empty() {
+        String::new()
+    } else {
+        format!("export {}\n", k.extra_env.join(" "))
+    };
+    let client_s = k.pingpong_s.saturating_sub(20).max(10);
+    format!(
+        r#"#!/bin/sh
+# PSM2 / libfabric discovery in the guest, generated by scenarios/src/qemu/psm2.rs.
+say() {{ echo "HFI-GUEST $*"; }}
+out() {{ sed "s/^/HFI-GUEST out $1 /"; }}
+up() {{ cut -d' ' -f1 /proc/uptime; }}
+P=/sys/class/infiniband/hfi1_0
+export PATH=/usr/bin:/bin
+if grep -q -w avx2 /proc/cpuinfo; then say cpu avx2; else say cpu no-avx2; fi
+for f in ports/1/state ports/1/phys_state ports/1/lid ports/1/lid_mask_count ports/1/rate \
+         ports/1/sm_lid ports/1/sm_sl ports/1/gids/0 ports/1/pkeys/0 ports/1/pkeys/1 \
+         ports/1/sl2sc/0 ports/1/sc2vl/0 ports/1/vl2mtu/0 ports/1/vl2mtu/15 \
+         nctxts nfreectxts hw_rev board_id serial boardversion chip_reset; do
+    say sysfs "$f" "$(cat $P/$f 2>&1 | head -1)"
+done
+ls -l /dev/hfi1* /dev/infiniband /dev/shm 2>&1 | out dev
+export LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu
+export PSM2_DEVICES=self,hfi PSM2_HFI_LOOPBACK=1 HFI_NO_CPUAFFINITY=1 PSM2_RCVTHREAD=0
+export PSM2_VERBOSE_ENV=1 PSM2_IDENTIFY=1 PSM2_TRACEMASK={mask}
+export PSM2_CONNECT_TIMEOUT=0 PSM2_ERRCHK_TIMEOUT=2000:8000:2 FI_PSM2_CONN_TIMEOUT=60
+export FI_LOG_LEVEL=debug FI_PROVIDER=psm2
+{extra}# Line-buffered stdout into the pipes (coreutils' stdbuf preload): a program killed at its
+# timeout keeps the lines it printed.
+PRE="LD_PRELOAD=/usr/libexec/coreutils/libstdbuf.so _STDBUF_O=L"
+ST="strace -f -tt -s 160 -e trace=!sched_yield,clock_nanosleep,nanosleep"
+say phase psm2 $(up)
+sleep 1
+say step fi_info $(up)
+( env $PRE $ST -o /tmp/fi_info.st timeout {fi_info_s} fi_info -p psm2 -v 2>&1; echo $? >/tmp/fi_info.rc ) | out fi_info
+say rc fi_info "$(cat /tmp/fi_info.rc)" $(up)
+say step server $(up)
+( env $PRE $ST -o /tmp/server.st timeout {srv_s} fi_pingpong -v -p psm2 -e rdm -I {iters}{size} 2>&1; echo $? >/tmp/server.rc ) | out server &
+i=0
+while [ $i -lt 300 ] && ! netstat -ltn 2>/dev/null | grep -q ':47592 '; do sleep 0.2; i=$((i+1)); done
+say step client $(up)
+( env $PRE $ST -o /tmp/client.st timeout {cli_s} fi_pingpong -v -p psm2 -e rdm -I {iters}{size} 127.0.0.1 2>&1; echo $? >/tmp/client.rc ) | out client
+say rc client "$(cat /tmp/client.rc)" $(up)
+wait
+say rc server "$(cat /tmp/server.rc 2>/dev/null)" $(up)
+say phase end $(up)
+for t in fi_info server client; do
+    say strace-lines $t $(wc -l < /tmp/$t.st)
+    head -n 4000 /tmp/$t.st | out strace-$t
+done
+"#,
+        mask = k.tracemask,
+        extra = extra,
+        fi_info_s = k.fi_info_s,
+        srv_s = k.pingpong_s,
+        cli_s = client_s,
+        iters = k.iterations,
+        size = size,
+    )
+}
+
+/// One program's run in the guest.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ProgramRun {
+    /// Seconds from QEMU start when it started.
+    pub start_s: f64,
+    /// Exit status (124/143: killed at its timeout).
+    pub rc: Option<i32>,
+    /// Seconds from QEMU start when its exit status was printed.
+    pub end_s: f64,
+    /// Its output lines (stdout and stderr, PSM2's and libfabric's debug output included).
+    pub lines: Vec<String>,
+    /// What its strace showed.
+    pub syscalls: Syscalls,
+}
+
+/// The syscalls of interest of one program (all its processes), from `strace -f`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Syscalls {
+    /// strace lines recorded in the guest (the report keeps at most 4000 of them).
+    pub total_lines: u64,
+    /// Files under /dev and /sys it opened, with the result, in order.
+    pub opens: Vec<String>,
+    /// hfi1 ioctls in order: name and result.
+    pub ioctls: Vec<String>,
+    /// mmaps of the hfi1 device, decoded from hfi1's mmap token: type, context, length,
+    /// result.
+    pub mmaps: Vec<String>,
+    /// writev calls on the hfi1 device (user SDMA submissions).
+    pub writev: u64,
+    /// The last lines of the strace.
+    pub tail: Vec<String>,
+}
+
+/// BAR accesses of the script's phase, from QEMU's trace.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MmioSummary {
+    /// Trace lines parsed.
+    pub accesses: u64,
+    /// Reads and writes per block (`[reads, writes]`).
+    pub by_block: BTreeMap<String, [u64; 2]>,
+    /// Every CSR (not PIO, not RcvArray) touched: name, reads, writes, last value written.
+    pub registers: Vec<RegisterUse>,
+    /// PIO stores: count, bytes, through the SOP alias, per send context.
+    pub pio: PioUse,
+    /// RcvArray writes.
+    pub rcv_array_writes: u64,
+}
+
+/// One CSR's use.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RegisterUse {
+    /// BAR0 offset (hex).
+    pub offset: String,
+    /// Name (hfi1's chip_registers.h) with the context or engine index, or the block.
+    pub name: String,
+    /// Reads.
+    pub reads: u64,
+    /// Writes.
+    pub writes: u64,
+    /// The last value written (hex), if any.
+    pub last_written: Option<String>,
+    /// The last value read (hex), if any.
+    pub last_read: Option<String>,
+}
+
+/// PIO stores.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PioUse {
+    /// Stores.
+    pub stores: u64,
+    /// Bytes stored.
+    pub bytes: u64,
+    /// Stores through the SOP alias (second half of the PIO space).
+    pub sop_stores: u64,
+    /// Stores per send context (window).
+    pub per_context: BTreeMap<u32, u64>,
+    /// Store sizes seen (bytes → count).
+    pub sizes: BTreeMap<u32, u64>,
+    /// The first stores (offset, size, value), in order.
+    pub first: Vec<String>,
+}
+
+/// Everything the PSM2 run found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Psm2Report {
+    /// QEMU version.
+    pub qemu: String,
+    /// Accelerator.
+    pub accel: String,
+    /// The knobs the script ran with.
+    pub knobs: Option<Psm2Knobs>,
+    /// Seconds from QEMU start to init.
+    pub boot_s: f64,
+    /// ... to the end of `insmod hfi1`.
+    pub probe_s: f64,
+    /// ... to the port Active (after the subnet manager).
+    pub active_s: f64,
+    /// ... to the start of the PSM2 phase.
+    pub psm2_s: f64,
+    /// ... to the end of the PSM2 phase.
+    pub psm2_end_s: f64,
+    /// ... to QEMU's exit.
+    pub total_s: f64,
+    /// The port after the probe (e.g. "2: INIT | 5: LinkUp").
+    pub port: String,
+    /// The port after the subnet manager.
+    pub port_final: String,
+    /// What `hfi-guest sm-bringup` saw.
+    pub sm: Option<Value>,
+    /// SDMA engine states after the subnet manager.
+    pub sdma_states: Vec<String>,
+    /// The guest CPU has AVX2 (`-cpu max`).
+    pub cpu_avx2: Option<bool>,
+    /// sysfs values as the guest read them (relative to /sys/class/infiniband/hfi1_0).
+    pub sysfs: BTreeMap<String, String>,
+    /// Programs: fi_info, server, client.
+    pub programs: BTreeMap<String, ProgramRun>,
+    /// Other tagged output (e.g. the device listing).
+    pub other_output: BTreeMap<String, Vec<String>>,
+    /// BAR accesses during the PSM2 phase (QEMU trace).
+    pub mmio: Option<MmioSummary>,
+    /// The model's non-zero device counters at the end.
+    pub device_counters: BTreeMap<String, u64>,
+    /// The model's CSR census per block (whole run).
+    pub census: Value,
+    /// The hfi1 lines of the kernel log at the end.
+    pub dmesg: Vec<String>,
+    /// Guest error lines.
+    pub errors: Vec<String>,
+    /// Problems of the run itself (no boot, port not Active, script not finished); PSM2's
+    /// own failures are findings, not failures of the run.
+    pub failures: Vec<String>,
+}
+
+/// Runs the discovery.
+pub fn run(opts: &QemuOptions, out: &mut dyn Write) -> Result<Psm2Report, String> {
+    run_with(opts, &Psm2Knobs::from_env(), out)
+}
+
+/// Runs the discovery with explicit knobs.
+pub fn run_with(
+    opts: &QemuOptions,
+    knobs: &Psm2Knobs,
+    out: &mut dyn Write,
+) -> Result<Psm2Report, String> {
+    let (env, guest_bin) = prepare(opts, out)?;
+    let tree = env.psm2.clone().ok_or_else(|| {
+        "the QEMU cache has no PSM2 files (re-run tools/qemu/setup.sh to complete it)".to_string()
+    })?;
+    let script = opts.work.join("psm2-discovery.sh");
+    std::fs::write(&script, guest_script(knobs))
+        .map_err(|e| format!("cannot write {}: {e}", script.display()))?;
+    let spec = ImageSpec {
+        kernel: env.kernel_generic.clone(),
+        modules: kdrv::modules(),
+        programs: vec![("hfi-guest".into(), guest_bin), ("psm2-discovery".into(), script)],
+        commands: vec![
+            "echo \"HFI-GUEST probed $(cut -d' ' -f1 /proc/uptime)\"".into(),
+            "test -c /dev/hfi1_0 && echo \"HFI-GUEST cdev present\"".into(),
+            PORT_STATE_CMD.into(),
+            "/bin/hfi-guest sm-bringup /dev/infiniband/umad0".into(),
+            PORT_FINAL_CMD.into(),
+            SDMA_STATE_CMD.into(),
+            "/bin/psm2-discovery".into(),
+            "dmesg | grep -i hfi1 | sed 's/^/HFI-GUEST dmesg /'".into(),
+        ],
+        // As the kernel-driver run: hfi1 cannot take its up link down in functional-simulator
+        // mode, so the guest ends without device shutdown.
+        end: GuestEnd::Restart,
+    };
+    let extras = ImageExtras { trees: vec![tree], shm: true, loopback_net: true };
+    let initrd = opts.work.join("initrd-psm2.cpio");
+    std::fs::write(&initrd, build_image_with(&env, &spec, &extras)?)
+        .map_err(|e| format!("cannot write the image: {e}"))?;
+    let pid = std::process::id();
+    let socket = opts.work.join(format!("hfi-psm2-{pid}.sock"));
+    let monitor = opts.work.join(format!("hmp-psm2-{pid}.sock"));
+    let trace_log = opts.work.join("qemu-trace.log");
+    let _ = std::fs::remove_file(&trace_log);
+    let _ = std::fs::remove_file(&monitor);
+    let mut extra = vec!["-cpu".to_string(), "max".to_string()];
+    if knobs.trace_mmio {
+        extra.extend([
+            "-monitor".to_string(),
+            format!("unix:{},server=on,wait=off", monitor.display()),
+            "-D".to_string(),
+            trace_log.display().to_string(),
+        ]);
+    }
+    let server = kdrv::start_server(&socket)?;
+    let machine = kdrv::machine(&env, &socket);
+    let accel = opts.accel.clone().unwrap_or_else(|| default_accel().into());
+    let mut r = Psm2Report {
+        qemu: env.version.clone(),
+        accel: accel.clone(),
+        knobs: Some(knobs.clone()),
+        ..Default::default()
+    };
+    let mut st = LineState { verbose: opts.verbose, monitor, hmp: None, current: None };
+    let timeout = opts.timeout.max(Duration::from_secs(knobs.script_bound_s() + 60));
+    let booted = boot_with(&env, &accel, timeout, &machine, &extra, &initrd, &mut |line, t| {
+        on_line(line, t, &mut r, &mut st, out)
+    });
+    drop(st.hmp.take());
+    let _ = std::fs::remove_file(&st.monitor);
+    let stats = server.stop().unwrap_or_else(Value::String);
+    let b = booted?;
+    r.total_s = b.total_s;
+    let log = opts.work.join("console-psm2.log");
+    let _ = std::fs::write(&log, b.console.join("\n"));
+    if b.timed_out {
+        r.failures.push(format!(
+            "QEMU did not finish within {} s (killed); console in {}",
+            timeout.as_secs(),
+            log.display()
+        ));
+    }
+    if knobs.trace_mmio {
+        r.mmio = std::fs::read_to_string(&trace_log).ok().map(|t| summarize_trace(&t));
+    }
+    finish(&mut r, &stats);
+    let json = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
+    let path = opts.work.join("psm2.json");
+    std::fs::write(&path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(r)
+}
+
+/// The console handler's state: the HMP connection that switches QEMU's trace on and off.
+struct LineState {
+    verbose: bool,
+    monitor: PathBuf,
+    hmp: Option<std::os::unix::net::UnixStream>,
+    current: Option<String>,
+}
+
+impl LineState {
+    /// Switches the BAR-access trace events on or off (no-op without a monitor socket).
+    fn trace(&mut self, on: bool) {
+        if self.hmp.is_none() && self.monitor.exists() {
+            self.hmp = std::os::unix::net::UnixStream::connect(&self.monitor).ok();
+        }
+        if let Some(s) = self.hmp.as_mut() {
+            let v = if on { "on" } else { "off" };
+            let _ =
+                write!(s, "trace-event vfio_region_write {v}\ntrace-event vfio_region_read {v}\n");
+            let _ = s.flush();
+        }
+    }
+}
+
+fn on_line(line: &str, t: f64, r: &mut Psm2Report, st: &mut LineState, out: &mut dyn Write) {
+    let Some((kind, rest)) = guest::report::parse(line) else {
+        if st.verbose || line.starts_with("qemu stderr") {
+            let _ = writeln!(out, "  | {line}");
+        }
+        return;
+    };
+    let rest = rest.trim_end();
+    match kind {
+        "boot" => r.boot_s = t,
+        "probed" => r.probe_s = t,
+        "port" => r.port = rest.to_string(),
+        "port-final" => {
+            r.port_final = rest.split(" | ").next().unwrap_or(rest).trim().to_string();
+            r.active_s = t;
+        }
+        "sm" => r.sm = serde_json::from_str(rest).ok(),
+        "sdma" => {
+            let ste = rest.split_whitespace().skip_while(|w| *w != "STE").nth(1);
+            r.sdma_states.push(ste.unwrap_or("?").to_string());
+        }
+        "cpu" => r.cpu_avx2 = Some(rest == "avx2"),
+        "sysfs" => {
+            let (k, v) = rest.split_once(' ').unwrap_or((rest, ""));
+            r.sysfs.insert(k.to_string(), v.to_string());
+        }
+        "phase" => {
+            if rest.starts_with("psm2") {
+                r.psm2_s = t;
+                st.trace(true);
+            } else if rest.starts_with("end") {
+                r.psm2_end_s = t;
+                st.trace(false);
+            }
+        }
+        "step" => {
+            let name = rest.split_whitespace().next().unwrap_or("").to_string();
+            r.programs.entry(name.clone()).or_default().start_s = t;
+            st.current = Some(name);
+        }
+        "rc" => {
+            let mut w = rest.split_whitespace();
+            let name = w.next().unwrap_or("").to_string();
+            let p = r.programs.entry(name).or_default();
+            p.rc = w.next().and_then(|v| v.parse().ok());
+            p.end_s = t;
+        }
+        "strace-lines" => {
+            let mut w = rest.split_whitespace();
+            let name = w.next().unwrap_or("").to_string();
+            let n = w.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            r.programs.entry(name).or_default().syscalls.total_lines = n;
+        }
+        "out" => {
+            let (tag, text) = rest.split_once(' ').unwrap_or((rest, ""));
+            let text = text.trim_end_matches('\r').to_string();
+            if let Some(p) = tag.strip_prefix("strace-") {
+                let s = &mut r.programs.entry(p.to_string()).or_default().syscalls;
+                note_strace(s, &text);
+            } else if let Some(p) = r.programs.get_mut(tag) {
+                if p.lines.len() < 20_000 {
+                    p.lines.push(text);
+                }
+            } else {
+                r.other_output.entry(tag.to_string()).or_default().push(text);
+            }
+            if st.verbose && !tag.starts_with("strace-") {
+                let _ = writeln!(out, "guest {tag}: {}", rest.split_once(' ').map_or("", |x| x.1));
+            }
+            return;
+        }
+        "dmesg" => {
+            r.dmesg.push(rest.to_string());
+            return;
+        }
+        "error" => r.errors.push(rest.to_string()),
+        _ => {}
+    }
+    let _ = writeln!(out, "guest: {kind} {rest}");
+}
+
+/// hfi1's ioctl names by command number (`rdma_user_ioctl.h`, magic 0x1b).
+fn hfi1_ioctl_name(nr: u64) -> Option<&'static str> {
+    Some(match nr {
+        0xE1 => "ASSIGN_CTXT",
+        0xE2 => "CTXT_INFO",
+        0xE3 => "USER_INFO",
+        0xE4 => "TID_UPDATE",
+        0xE5 => "TID_FREE",
+        0xE6 => "CREDIT_UPD",
+        0xE8 => "RECV_CTRL",
+        0xE9 => "POLL_TYPE",
+        0xEA => "ACK_EVENT",
+        0xEB => "SET_PKEY",
+        0xEC => "CTXT_RESET",
+        0xED => "TID_INVAL_READ",
+        0xEE => "GET_VERS",
+        _ => return None,
+    })
+}
+
+/// hfi1's mmap token (file_ops.c): magic 0xdabbad00 in bits 63:32, type 27:24, context
+/// 23:16, subcontext 15:12, offset in page 11:0. Returns "TYPE ctxt C sub S".
+pub fn decode_mmap_token(token: u64) -> Option<String> {
+    if token >> 32 != 0xdabb_ad00 {
+        return None;
+    }
+    let ty = match (token >> 24) & 0xf {
+        1 => "PIO_BUFS",
+        2 => "PIO_BUFS_SOP",
+        3 => "PIO_CRED",
+        4 => "RCV_HDRQ",
+        5 => "RCV_EGRBUF",
+        6 => "UREGS",
+        7 => "EVENTS",
+        8 => "STATUS",
+        9 => "RTAIL",
+        10 => "SUBCTXT_UREGS",
+        11 => "SUBCTXT_RCV_HDRQ",
+        12 => "SUBCTXT_EGRBUF",
+        13 => "SDMA_COMP",
+        _ => "?",
+    };
+    Some(format!(
+        "{ty} ctxt {} sub {} off {:#x}",
+        (token >> 16) & 0xff,
+        (token >> 12) & 0xf,
+        token & 0xfff
+    ))
+}
+
+fn parse_num(s: &str) -> Option<u64> {
+    let s = s.trim();
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+/// The call part of an strace line ("PID HH:MM:SS.us call(...) = ret"): (call, result).
+fn strace_call(line: &str) -> Option<(&str, &str)> {
+    let mut rest = line.trim_start();
+    // Leading pid and time stamp.
+    for _ in 0..2 {
+        if let Some((w, r)) = rest.split_once(' ') {
+            if w.chars().all(|c| c.is_ascii_digit() || c == ':' || c == '.') {
+                rest = r.trim_start();
+            }
+        }
+    }
+    let (call, ret) = rest.rsplit_once(") = ").map_or((rest, ""), |(c, r)| (c, r));
+    Some((call, ret))
+}
+
+/// Adds one strace line to the summary.
+fn note_strace(s: &mut Syscalls, line: &str) {
+    s.tail.push(line.to_string());
+    if s.tail.len() > 40 {
+        s.tail.remove(0);
+    }
+    let Some((call, ret)) = strace_call(line) else { return };
+    if let Some(args) = call.strip_prefix("openat(") {
+        if let Some(path) = args.split('"').nth(1) {
+            if path.starts_with("/dev/") || path.starts_with("/sys/") {
+                s.opens.push(format!("{path} = {ret}"));
+            }
+        }
+    } else if let Some(args) = call.strip_prefix("ioctl(") {
+        // Decoded by strace (HFI1_IOCTL_…) or raw: _IOC(dir, 0x1b, nr, size).
+        let name = if let Some(i) = args.find("HFI1_IOCTL_") {
+            args.get(i + 11..).map(|n| {
+                n.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+        } else if let Some(i) = args.find("_IOC(") {
+            let f: Vec<&str> = args.get(i + 5..).unwrap_or("").split(',').collect();
+            match (f.get(1).and_then(|m| parse_num(m)), f.get(2).and_then(|n| parse_num(n))) {
+                (Some(0x1b), Some(nr)) => hfi1_ioctl_name(nr).map(String::from),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        if let Some(n) = name {
+            s.ioctls.push(format!("{n} = {ret}"));
+        }
+    } else if let Some(args) = call.strip_prefix("mmap(") {
+        let f: Vec<&str> = args.split(", ").collect();
+        if let (Some(len), Some(off)) = (f.get(1), f.get(5).and_then(|o| parse_num(o))) {
+            if let Some(d) = decode_mmap_token(off) {
+                s.mmaps.push(format!("{d} len {len} = {ret}"));
+            }
+        }
+    } else if call.starts_with("writev(") {
+        s.writev += 1;
+    }
+}
+
+/// One traced BAR access: (write, region, offset, value, size).
+fn parse_trace_line(line: &str) -> Option<(bool, u32, u64, u64, u32)> {
+    let write = if line.contains("vfio_region_write") {
+        true
+    } else if line.contains("vfio_region_read") {
+        false
+    } else {
+        return None;
+    };
+    let i = line.find(":region")?;
+    let rest = line.get(i + 7..)?;
+    let (region, rest) = rest.split_once('+')?;
+    let region: u32 = region.parse().ok()?;
+    let nums: Vec<&str> = rest
+        .split(|c: char| c == ',' || c == ')' || c == '=' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let off = parse_num(nums.first()?)?;
+    // write: (name:regionN+off, data, size); read: (name:regionN+off, size) = data.
+    let (value, size) = if write {
+        (parse_num(nums.get(1)?)?, parse_num(nums.get(2)?)?)
+    } else {
+        (parse_num(nums.get(2)?)?, parse_num(nums.get(1)?)?)
+    };
+    Some((write, region, off, value, size as u32))
+}
+
+/// A CSR's name: hfi1's register names for the per-context and per-engine blocks PSM2 and
+/// hfi1's context set-up use, else the block and offset.
+pub fn csr_name(off: u64) -> String {
+    use hfi_abi::bar0::*;
+    let within = |base: u64, stride: u64, n: u64| {
+        (off >= base && off < base + stride * n)
+            .then(|| ((off - base) / stride, (off - base) % stride))
+    };
+    if let Some((c, r)) = within(TXE + 0x10_0000, 0x100, 160) {
+        let n = match r {
+            0x00 => "SEND_CTXT_CTRL",
+            0x08 => "SEND_CTXT_STATUS",
+            0x10 => "SEND_CTXT_CREDIT_CTRL",
+            0x18 => "SEND_CTXT_CREDIT_STATUS",
+            0x20 => "SEND_CTXT_CREDIT_RETURN_ADDR",
+            0x28 => "SEND_CTXT_CREDIT_FORCE",
+            0x40 => "SEND_CTXT_ERR_STATUS",
+            0x48 => "SEND_CTXT_ERR_MASK",
+            0x50 => "SEND_CTXT_ERR_CLEAR",
+            0x80 => "SEND_CTXT_CHECK_ENABLE",
+            0x88 => "SEND_CTXT_CHECK_VL",
+            0x90 => "SEND_CTXT_CHECK_JOB_KEY",
+            0x98 => "SEND_CTXT_CHECK_PARTITION_KEY",
+            0xA0 => "SEND_CTXT_CHECK_SLID",
+            0xA8 => "SEND_CTXT_CHECK_OPCODE",
+            _ => return format!("txe_ctxt[{c}]+{r:#x}"),
+        };
+        return format!("{n}[sc {c}]");
+    }
+    if let Some((e, r)) = within(TXE + 0x20_0000, 0x100, 16) {
+        let n = match r {
+            0x00 => "SEND_DMA_CTRL",
+            0x08 => "SEND_DMA_STATUS",
+            0x10 => "SEND_DMA_BASE_ADDR",
+            0x18 => "SEND_DMA_LEN_GEN",
+            0x20 => "SEND_DMA_TAIL",
+            0x28 => "SEND_DMA_HEAD",
+            0x30 => "SEND_DMA_HEAD_ADDR",
+            0x38 => "SEND_DMA_PRIORITY_THLD",
+            0x40 => "SEND_DMA_IDLE_CNT",
+            0x48 => "SEND_DMA_RELOAD_CNT",
+            0x50 => "SEND_DMA_DESC_CNT",
+            0x58 => "SEND_DMA_DESC_FETCHED_CNT",
+            0x60 => "SEND_DMA_ENG_ERR_STATUS",
+            0x68 => "SEND_DMA_ENG_ERR_MASK",
+            0x70 => "SEND_DMA_ENG_ERR_CLEAR",
+            _ => return format!("txe_sdma[{e}]+{r:#x}"),
+        };
+        return format!("{n}[engine {e}]");
+    }
+    if let Some((c, r)) = within(RXE + 0x30_0000, 0x1000, 160) {
+        let n = match r {
+            0x00 => "RCV_HDR_TAIL".to_string(),
+            0x08 => "RCV_HDR_HEAD".to_string(),
+            0x18 => "RCV_EGR_INDEX_HEAD".to_string(),
+            r if (0x800..0x800 + 32 * 8).contains(&r) => {
+                format!("RCV_TID_FLOW_TABLE[{}]", (r - 0x800) / 8)
+            }
+            _ => return format!("rxe_uctxt[{c}]+{r:#x}"),
+        };
+        return format!("{n}[ctxt {c}]");
+    }
+    if let Some((c, r)) = within(RXE + 0x10_0000, 0x100, 160) {
+        let n = match r {
+            0x00 => "RCV_CTXT_CTRL",
+            0x08 => "RCV_CTXT_STATUS",
+            0x10 => "RCV_EGR_CTRL",
+            0x18 => "RCV_TID_CTRL",
+            0x20 => "RCV_KEY_CTRL",
+            0x28 => "RCV_HDR_ADDR",
+            0x30 => "RCV_HDR_CNT",
+            0x38 => "RCV_HDR_ENT_SIZE",
+            0x40 => "RCV_HDR_SIZE",
+            0x48 => "RCV_HDR_TAIL_ADDR",
+            0x50 => "RCV_AVAIL_TIME_OUT",
+            0x58 => "RCV_HDR_OVFL_CNT",
+            _ => return format!("rxe_kctxt[{c}]+{r:#x}"),
+        };
+        return format!("{n}[ctxt {c}]");
+    }
+    let named = [
+        (CCE, "CCE_REVISION"),
+        (CCE + 0x11_0800, "CCE_INT_STATUS"),
+        (TXE, "SEND_CTRL"),
+        (TXE + 0x38, "SEND_PIO_INIT_CTXT"),
+        (RXE, "RCV_CTRL"),
+        (RXE + 0x28, "RCV_BTH_QP"),
+    ];
+    if let Some((_, n)) = named.iter().find(|(o, _)| *o == off) {
+        return (*n).to_string();
+    }
+    if (CCE + 0x11_0800..CCE + 0x11_0800 + 16 * 8).contains(&off) {
+        return format!("CCE_INT_STATUS[{}]", (off - CCE - 0x11_0800) / 8);
+    }
+    if (CCE + 0x11_0900..CCE + 0x11_0900 + 16 * 8).contains(&off) {
+        return format!("CCE_INT_MASK[{}]", (off - CCE - 0x11_0900) / 8);
+    }
+    if (CCE + 0x11_0A00..CCE + 0x11_0A00 + 16 * 8).contains(&off) {
+        return format!("CCE_INT_CLEAR[{}]", (off - CCE - 0x11_0A00) / 8);
+    }
+    let block = if off >= TXE {
+        "txe"
+    } else if off >= RXE {
+        "rxe"
+    } else if off >= DC_TOP {
+        "dc"
+    } else if off >= MISC {
+        "misc"
+    } else if off >= ASIC {
+        "asic"
+    } else {
+        "cce"
+    };
+    format!(
+        "{block}+{:#x}",
+        off - [TXE, RXE, DC_TOP, MISC, ASIC, CCE].into_iter().find(|b| off >= *b).unwrap_or(0)
+    )
+}
+
+fn block_of(off: u64) -> &'static str {
+    use hfi_abi::bar0::*;
+    if off >= TXE_PIO_SEND {
+        "pio"
+    } else if off >= TXE + 0x20_0000 {
+        "txe_sdma"
+    } else if off >= TXE + 0x10_0000 {
+        "txe_ctxt"
+    } else if off >= TXE {
+        "txe"
+    } else if off >= RXE + 0x30_0000 {
+        "rxe_uctxt"
+    } else if off >= RCV_ARRAY.base {
+        "rcv_array"
+    } else if off >= RXE + 0x10_0000 {
+        "rxe_kctxt"
+    } else if off >= RXE {
+        "rxe"
+    } else if off >= DC_TOP {
+        "dc"
+    } else if off >= MISC {
+        "misc"
+    } else if off >= ASIC {
+        "asic"
+    } else {
+        "cce"
+    }
+}
+
+/// Summarizes QEMU's `vfio_region_read`/`vfio_region_write` trace (BAR0 only).
+pub fn summarize_trace(text: &str) -> MmioSummary {
+    use hfi_abi::bar0::*;
+    let mut m = MmioSummary::default();
+    let mut regs: BTreeMap<u64, RegisterUse> = BTreeMap::new();
+    for line in text.lines() {
+        let Some((write, region, off, value, size)) = parse_trace_line(line) else { continue };
+        if region != 0 {
+            continue;
+        }
+        m.accesses += 1;
+        let block = block_of(off);
+        let e = m.by_block.entry(block.to_string()).or_default();
+        if let Some(slot) = e.get_mut(usize::from(write)) {
+            *slot += 1;
+        }
+        match block {
+            "pio" => {
+                let p = &mut m.pio;
+                if write {
+                    p.stores += 1;
+                    p.bytes += u64::from(size);
+                    *p.sizes.entry(size).or_default() += 1;
+                    let rel = off - TXE_PIO_SEND;
+                    if rel >= PIO_SOP_DISTANCE {
+                        p.sop_stores += 1;
+                    }
+                    *p.per_context
+                        .entry(((rel % PIO_SOP_DISTANCE) / 0x1_0000) as u32)
+                        .or_default() += 1;
+                    if p.first.len() < 64 {
+                        p.first.push(format!("{off:#x} {size} {value:#018x}"));
+                    }
+                }
+            }
+            "rcv_array" if off < RCV_ARRAY.base + 8 * 65536 => {
+                if write {
+                    m.rcv_array_writes += 1;
+                }
+            }
+            _ => {
+                let r = regs.entry(off & !7).or_insert_with(|| RegisterUse {
+                    offset: format!("{:#x}", off & !7),
+                    name: csr_name(off & !7),
+                    ..Default::default()
+                });
+                if write {
+                    r.writes += 1;
+                    r.last_written = Some(format!("{value:#x}"));
+                } else {
+                    r.reads += 1;
+                    r.last_read = Some(format!("{value:#x}"));
+                }
+            }
+        }
+    }
+    m.registers = regs.into_values().collect();
+    m
+}
+
+/// Fills the counters, census and run checks.
+fn finish(r: &mut Psm2Report, stats: &Value) {
+    if let Some(dev) = stats.get("device").and_then(Value::as_object) {
+        for (k, v) in dev {
+            if let Some(n) = v.as_u64().filter(|n| *n > 0) {
+                r.device_counters.insert(k.clone(), n);
+            }
+        }
+    }
+    r.census = stats.get("csr_census").cloned().unwrap_or(Value::Null);
+    if r.boot_s == 0.0 {
+        r.failures.push("the guest did not boot".into());
+    }
+    if !r.port_final.ends_with("ACTIVE") {
+        r.failures.push(format!("port not Active after the subnet manager: {:?}", r.port_final));
+    }
+    if r.psm2_end_s == 0.0 {
+        r.failures.push("the PSM2 script did not finish".into());
+    }
+    if r.cpu_avx2 == Some(false) {
+        r.failures.push("the guest CPU has no AVX2 (Debian's libpsm2 needs it)".into());
+    }
+    for e in &r.errors {
+        r.failures.push(format!("guest error: {e}"));
+    }
+}
+
+/// The lines of a program's output that say most about where PSM2 stopped: errors,
+/// warnings, and libfabric's / PSM2's own messages about the device, the link and the
+/// connection.
+pub fn key_lines(p: &ProgramRun, max: usize) -> Vec<String> {
+    let keys = [
+        "error",
+        "Error",
+        "ERROR",
+        "fail",
+        "Fail",
+        "warn",
+        "Warn",
+        "timed out",
+        "Timeout",
+        "timeout",
+        "psm2_",
+        "hfi",
+        "HFI",
+        "unit",
+        "context",
+        "Network",
+        "LID",
+        "SMA",
+        "credit",
+        "Connect",
+        "connect",
+    ];
+    let mut v: Vec<String> =
+        p.lines.iter().filter(|l| keys.iter().any(|k| l.contains(k))).cloned().collect();
+    if v.len() > max {
+        v.drain(..v.len() - max);
+    }
+    v
+}
+
+/// The report as text.
+pub fn summary(r: &Psm2Report) -> String {
+    let mut s = format!(
+        "\n{} ({}): init {:.1} s, probe {:.1} s, Active {:.1} s, PSM2 phase {:.1}–{:.1} s, QEMU exit {:.1} s\n",
+        r.qemu, r.accel, r.boot_s, r.probe_s, r.active_s, r.psm2_s, r.psm2_end_s, r.total_s
+    );
+    s.push_str(&format!(
+        "port: {} → {}; SDMA {:?}; guest AVX2: {:?}\n",
+        r.port, r.port_final, r.sdma_states, r.cpu_avx2
+    ));
+    for (k, v) in &r.sysfs {
+        s.push_str(&format!("  sysfs {k}: {v}\n"));
+    }
+    for (name, p) in &r.programs {
+        s.push_str(&format!(
+            "{name}: rc {:?} after {:.1} s, {} output lines; strace {} lines: {} opens, {} hfi1 ioctls, {} hfi1 mmaps, {} writev\n",
+            p.rc,
+            (p.end_s - p.start_s).max(0.0),
+            p.lines.len(),
+            p.syscalls.total_lines,
+            p.syscalls.opens.len(),
+            p.syscalls.ioctls.len(),
+            p.syscalls.mmaps.len(),
+            p.syscalls.writev
+        ));
+        for i in &p.syscalls.ioctls {
+            s.push_str(&format!("    ioctl {i}\n"));
+        }
+        for m in &p.syscalls.mmaps {
+            s.push_str(&format!("    mmap {m}\n"));
+        }
+        for l in key_lines(p, 12) {
+            s.push_str(&format!("    | {l}\n"));
+        }
+    }
+    if let Some(m) = &r.mmio {
+        s.push_str(&format!(
+            "BAR accesses in the PSM2 phase: {} ({:?}); PIO stores {} ({} bytes, {} SOP, sizes {:?}, per context {:?}); {} distinct CSRs\n",
+            m.accesses,
+            m.by_block,
+            m.pio.stores,
+            m.pio.bytes,
+            m.pio.sop_stores,
+            m.pio.sizes,
+            m.pio.per_context,
+            m.registers.len()
+        ));
+        for reg in m.registers.iter().filter(|g| !g.name.starts_with("cce+")).take(60) {
+            s.push_str(&format!(
+                "    {:<40} r {:>5} w {:>5} last w {:?} r {:?}\n",
+                reg.name, reg.reads, reg.writes, reg.last_written, reg.last_read
+            ));
+        }
+    }
+    let keep = ["tx_", "rx_", "dma_", "intr_", "rhq_", "mmio_unknown", "sdma_"];
+    let counters: Vec<String> = r
+        .device_counters
+        .iter()
+        .filter(|(k, _)| keep.iter().any(|p| k.starts_with(p)))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    s.push_str(&format!("model counters: {}\n", counters.join(" ")));
+    if r.failures.is_empty() {
+        s.push_str("psm2 discovery: run complete (findings above; psm2.json has everything)\n");
+    } else {
+        for f in &r.failures {
+            s.push_str(&format!("FAIL: {f}\n"));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mmap_tokens_decode() {
+        let t = (0xdabb_ad00u64 << 32) | (3 << 24) | (9 << 16) | 0x40;
+        assert_eq!(decode_mmap_token(t).unwrap(), "PIO_CRED ctxt 9 sub 0 off 0x40");
+        assert_eq!(decode_mmap_token(0x1000), None);
+    }
+
+    #[test]
+    fn strace_lines_summarize() {
+        let mut s = Syscalls::default();
+        for l in [
+            r#"123 10:00:00.000001 openat(AT_FDCWD, "/dev/hfi1_0", O_RDWR|O_CLOEXEC) = 5"#,
+            r#"123 10:00:00.000002 openat(AT_FDCWD, "/etc/ld.so.cache", O_RDONLY) = -1 ENOENT (No such file or directory)"#,
+            "123 10:00:00.000003 ioctl(5, _IOC(_IOC_READ|_IOC_WRITE, 0x1b, 0xe1, 0x48), 0x7ffd) = 0",
+            "123 10:00:00.000004 ioctl(5, HFI1_IOCTL_CTXT_INFO, 0x7ffd) = 0",
+            "123 10:00:00.000005 mmap(NULL, 4096, PROT_READ, MAP_SHARED, 5, 0xdabbad0003090000) = 0x7f0000000000",
+            "123 10:00:00.000006 writev(5, [{iov_base=0x1, iov_len=64}], 1) = 64",
+        ] {
+            note_strace(&mut s, l);
+        }
+        assert_eq!(s.opens, vec!["/dev/hfi1_0 = 5"]);
+        assert_eq!(s.ioctls, vec!["ASSIGN_CTXT = 0", "CTXT_INFO = 0"]);
+        assert_eq!(s.mmaps, vec!["PIO_CRED ctxt 9 sub 0 off 0x0 len 4096 = 0x7f0000000000"]);
+        assert_eq!(s.writev, 1);
+    }
+
+    #[test]
+    fn trace_lines_parse_and_name() {
+        let w = "vfio_region_write  (0000:01:00.0:region0+0x1300008, 0x5, 8)";
+        assert_eq!(parse_trace_line(w), Some((true, 0, 0x130_0008, 5, 8)));
+        let r = "12@1.000:vfio_region_read  (0000:01:00.0:region0+0x1900020, 8) = 0x1234";
+        assert_eq!(parse_trace_line(r), Some((false, 0, 0x190_0020, 0x1234, 8)));
+        assert_eq!(csr_name(0x130_0008 + 3 * 0x1000), "RCV_HDR_HEAD[ctxt 3]");
+        assert_eq!(csr_name(0x190_0020 + 12 * 0x100), "SEND_CTXT_CREDIT_RETURN_ADDR[sc 12]");
+        assert_eq!(csr_name(0x1a0_0020), "SEND_DMA_TAIL[engine 0]");
+        let t = format!("{w}\n{r}\nvfio_region_write  (0000:01:00.0:region0+0x3000000, 0xab, 8)\n");
+        let m = summarize_trace(&t);
+        assert_eq!(m.accesses, 3);
+        assert_eq!(m.pio.stores, 1);
+        assert_eq!(m.pio.sop_stores, 1);
+        assert_eq!(m.registers.len(), 2);
+    }
+
+    #[test]
+    fn script_is_bounded_and_settings_filtered() {
+        let k = Psm2Knobs { extra_env: vec!["PSM2_SDMA=0".into()], ..Default::default() };
+        let s = guest_script(&k);
+        assert!(s.contains("timeout 90 fi_info -p psm2"));
+        assert!(s.contains("timeout 150 fi_pingpong"));
+        assert!(s.contains("timeout 130 fi_pingpong"));
+        assert!(s.contains("export PSM2_SDMA=0\n"));
+        assert!(valid_setting("PSM2_MTU=4096"));
+        assert!(!valid_setting("X=$(reboot)"));
+        assert!(!valid_setting("noequals"));
+        assert!(k.script_bound_s() + 60 <= DEFAULT_TIMEOUT.as_secs());
+    }
+}
