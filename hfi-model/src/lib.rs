@@ -15,35 +15,29 @@
 //! process memory model, the in-process transport (in `scenarios`).
 #![forbid(unsafe_code)]
 
-pub mod chip_regs;
-pub mod context;
 pub mod counters;
-pub mod csr_file;
-pub mod dc8051;
-pub mod dcc;
 pub mod device;
 pub mod dma;
-pub mod engine;
 pub mod events;
 pub mod irq;
-pub mod lcb;
-pub mod mmio;
+pub mod link;
 pub mod packet;
-pub mod peer;
-pub mod pio;
+pub mod receive;
 pub mod regs;
-pub mod remote;
-pub mod sdma;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod test_utils;
 pub mod time;
 pub mod timing;
+pub mod transmit;
+
+pub use link::remote;
+pub use regs::csr_file;
 
 pub use counters::Counters;
 pub use device::{DataMode, DeviceConfig, DeviceError, HfiDevice};
 pub use dma::{DmaKind, DmaObserver, DmaTag};
 pub use packet::{Packet, ParsedHeader};
-pub use peer::{Dest, FlowPos, Peer, PeerConfig, PeerError};
+pub use link::peer::{Dest, FlowPos, Peer, PeerConfig, PeerError};
 pub use time::SimTime;
 pub use timing::{TimingModel, TimingParams};

@@ -22,7 +22,7 @@ use vm_memory::{FileOffset, GuestAddress, GuestMemoryAtomic, GuestMemoryMmap, Gu
 use super::msix::MsixVectors;
 use super::pci::ConfigSpace;
 use super::stats::ServerStats;
-use crate::remote::RemotePeer;
+use crate::link::remote::RemotePeer;
 use crate::{DeviceConfig, HfiDevice, Peer, PeerConfig};
 
 /// DMA memory of the served device: the client's DMA_MAP regions.

@@ -14,28 +14,28 @@
 //! | ASIC_CFG_MUTEX | a non-zero write takes it only when it reads 0; 0 releases |
 //! | ASIC_CFG_SCRATCH\[4\], ASIC_QSFPn_OE/OUT | storage |
 //! | ASIC_QSFPn_IN | no module: ModPrsN = IntN = 1; I2C and ResetN pins read what the host drives (pulled up when not driven) |
-//! | DC_DC8051_CFG_HOST_CMD_0/1, RAM_ACCESS_*, CFG_RST, STS_CUR_STATE | the 8051 ([`crate::dc8051`]) |
+//! | DC_DC8051_CFG_HOST_CMD_0/1, RAM_ACCESS_*, CFG_RST, STS_CUR_STATE | the 8051 ([`crate::link::dc8051`]) |
 //! | DC_DC8051_ERR_FLG/CLR/EN, DBG_ERR_INFO_SET_BY_8051 | the 8051's host messages; a new enabled flag raises interrupt source 250 (DC 8051) |
 //! | DC_DC8051_STS_REMOTE_GUID/PORT_NO | the neighbour while the link is up in LCB loopback: this node's GUID, port 1; else 0 |
-//! | DCC_CFG_PORT_CONFIG | storage; LinkState is the logical state, moved by the link and the host ([`crate::dcc`]) |
-//! | DC_LCB_CFG_RUN/TX_FIFOS_RESET/LOOPBACK/ALLOW_LINK_UP, DCC_CFG_RESET | storage read by the LCB status ([`crate::lcb`]) |
-//! | DC_LCB_STS_LINK_TRANSFER_ACTIVE | [`crate::lcb::LcbCfg::transfer_active`] |
-//! | SEND_DMA_CTRL/STATUS/ENG_ERR_STATUS/ENG_ERR_MASK/ENG_ERR_CLEAR\[16\] | halt, clean-up, enable ([`crate::sdma`]); a new unmasked engine error raises source 16 + engine |
+//! | DCC_CFG_PORT_CONFIG | storage; LinkState is the logical state, moved by the link and the host ([`crate::link::dcc`]) |
+//! | DC_LCB_CFG_RUN/TX_FIFOS_RESET/LOOPBACK/ALLOW_LINK_UP, DCC_CFG_RESET | storage read by the LCB status ([`crate::link::lcb`]) |
+//! | DC_LCB_STS_LINK_TRANSFER_ACTIVE | [`crate::link::lcb::LcbCfg::transfer_active`] |
+//! | SEND_DMA_CTRL/STATUS/ENG_ERR_STATUS/ENG_ERR_MASK/ENG_ERR_CLEAR\[16\] | halt, clean-up, enable ([`crate::transmit::sdma_status`]); a new unmasked engine error raises source 16 + engine |
 //! | CCE/MISC/SEND*/SEND_CTXT _ERR_STATUS, DCC/LCB _ERR_FLG, SEND_CM_CREDIT_USED_STATUS | read-only 0 |
 //!
-//! Everything else in these blocks is the generic CSR file ([`crate::csr_file`]).
+//! Everything else in these blocks is the generic CSR file ([`crate::regs::csr_file`]).
 
 use hfi_abi::{asic, bar0, cce, dc, misc, txe};
 use vm_memory::GuestAddressSpace;
 
 use crate::counters::Counters;
-use crate::dc8051::Dc8051;
-use crate::dc8051::LinkChange;
-use crate::dcc;
+use crate::link::dc8051::Dc8051;
+use crate::link::dc8051::LinkChange;
+use crate::link::dcc;
 use crate::device::HfiDevice;
-use crate::lcb::LcbCfg;
+use crate::link::lcb::LcbCfg;
 use crate::regs::{array, reg, ro, rw, side, Access, ReadHook, RegSpec, Side, Slot};
-use crate::sdma::SdmaEngine;
+use crate::transmit::sdma_status::SdmaEngine;
 
 const HOST_CMD_0_WRITABLE: u64 = dc::DC_DC8051_CFG_HOST_CMD_0_REQ_NEW.smask()
     | dc::DC_DC8051_CFG_HOST_CMD_0_REQ_TYPE.smask()
@@ -72,7 +72,7 @@ pub static CHIP_REGS: &[RegSpec] = &[
             dc::DCC_CFG_PORT_CONFIG,
             Access::Rw,
             u64::MAX,
-            dc::DCC_CFG_PORT_CONFIG_LINK_STATE.encode(crate::dcc::RESET_STATE),
+            dc::DCC_CFG_PORT_CONFIG_LINK_STATE.encode(crate::link::dcc::RESET_STATE),
         ),
         Side::PortConfig,
     ),

@@ -1,11 +1,14 @@
 //! The register table: one [`RegSpec`] per CSR (or CSR array) with its reset value, writable
 //! mask, access kind, read hook and write side effect. Decoding, masking and side effects in
-//! [`crate::mmio`] are driven entirely by these tables (the QEMU `mac_reg_access` / crosvm
+//! [`crate::device::mmio`] are driven entirely by these tables (the QEMU `mac_reg_access` / crosvm
 //! `RegisterSpec` pattern); there is no hand-written offset range chain.
 //!
 //! Three blocks: global CSRs (absolute BAR0 offsets), kernel per-context CSRs and user
 //! per-context CSRs (offsets inside the context's block). RcvArray and the PIO space are large
 //! regions decoded separately.
+
+pub mod chip;
+pub mod csr_file;
 
 use std::collections::BTreeMap;
 
@@ -463,7 +466,7 @@ impl BlockDecoder {
 pub struct Decoders {
     /// Global CSRs.
     pub global: BlockDecoder,
-    /// Chip CSRs of the hfi1 probe (ASIC, MISC, DC, TXE; [`crate::chip_regs::CHIP_REGS`]).
+    /// Chip CSRs of the hfi1 probe (ASIC, MISC, DC, TXE; [`crate::regs::chip::CHIP_REGS`]).
     pub chip: BlockDecoder,
     /// Kernel per-context CSRs.
     pub kernel: BlockDecoder,
@@ -476,7 +479,7 @@ impl Decoders {
     pub fn new() -> Result<Self, TableError> {
         Ok(Self {
             global: BlockDecoder::new(GLOBAL_REGS, None)?,
-            chip: BlockDecoder::new(crate::chip_regs::CHIP_REGS, None)?,
+            chip: BlockDecoder::new(crate::regs::chip::CHIP_REGS, None)?,
             kernel: BlockDecoder::new(
                 KERNEL_REGS,
                 Some(hfi_abi::bar0::RXE_PER_CONTEXT_KERNEL.stride),
@@ -531,7 +534,7 @@ mod tests {
     fn global_and_chip_tables_do_not_overlap() {
         let d = Decoders::new().unwrap();
         for (off, s) in d.chip.iter() {
-            let name = crate::chip_regs::CHIP_REGS[usize::from(s.spec)].name;
+            let name = crate::regs::chip::CHIP_REGS[usize::from(s.spec)].name;
             assert!(d.global.decode(off).is_none(), "{name} at {off:#x} is also global");
             assert!(off < bar0::TXE_PIO_SEND, "{name}");
             assert!(bar0::RCV_ARRAY.index(off).is_none(), "{name}");
@@ -542,7 +545,7 @@ mod tests {
 
     #[test]
     fn reset_values_respect_masks_and_kinds() {
-        for table in [GLOBAL_REGS, KERNEL_REGS, USER_REGS, crate::chip_regs::CHIP_REGS] {
+        for table in [GLOBAL_REGS, KERNEL_REGS, USER_REGS, crate::regs::chip::CHIP_REGS] {
             for s in table {
                 match s.access {
                     Access::W1c | Access::Wo => assert_eq!(s.reset, 0, "{}", s.name),

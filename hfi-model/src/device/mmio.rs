@@ -5,7 +5,7 @@
 //! 8-byte register may be accessed as two 4-byte halves: a half write merges into the current
 //! value for storage registers and into zero for action registers (clear/force). Writes to
 //! read-only registers or read-only bits are counted and those bits kept. Offsets no table
-//! decodes fall back to the generic CSR file ([`crate::csr_file`]) in the UC CSR ranges; only
+//! decodes fall back to the generic CSR file ([`crate::regs::csr_file`]) in the UC CSR ranges; only
 //! what lies outside them (the unused RcvArray window, the PIO space outside a packet) reads 0
 //! and drops writes, counted. RcvArray entries take 8-byte writes; a low-half 4-byte write is
 //! latched and committed together with the following high half (WRITE_ENABLE is bit 63).
@@ -14,8 +14,8 @@ use hfi_abi::{bar0, rxe};
 use rcvarray::WriteOutcome;
 use vm_memory::GuestAddressSpace;
 
-use crate::chip_regs::CHIP_REGS;
-use crate::csr_file::CsrFile;
+use crate::regs::chip::CHIP_REGS;
+use crate::regs::csr_file::CsrFile;
 use crate::device::{HfiDevice, RCV_ARRAY_LOG_MAX};
 use crate::regs::{
     kreg, Access, ReadHook, RegSpec, Side, Slot, GLOBAL_REGS, KERNEL_REGS, USER_REGS,

@@ -20,7 +20,7 @@ use hfi_abi::rhf::{self, RcvType};
 use hfi_abi::{rxe, wire, Rhf};
 use rcvarray::RcvArrayStore;
 
-use crate::context::{RcvContext, RhqGeometry};
+use crate::receive::context::{RcvContext, RhqGeometry};
 use crate::counters::Counters;
 use crate::dma::DmaKind;
 use crate::packet::{Packet, ParsedHeader};

@@ -3,24 +3,26 @@
 //! through vm-memory. The runner owns time: it injects packets, calls [`HfiDevice::step_until`]
 //! and reads or writes CSRs between steps.
 
+
+pub mod mmio;
 use hfi_abi::{bar0, cce, rxe};
 use rcvarray::RcvArrayStore;
 use serde::{Deserialize, Serialize};
 use vm_memory::GuestAddressSpace;
 
-use crate::chip_regs::{ChipState, CHIP_REGS};
-use crate::context::RcvContext;
+use crate::regs::chip::{ChipState, CHIP_REGS};
+use crate::receive::context::RcvContext;
 use crate::counters::Counters;
-use crate::csr_file::{BlockCensus, CsrFile, CsrTouch};
+use crate::regs::csr_file::{BlockCensus, CsrFile, CsrTouch};
 use crate::dma::{Dma, DmaKind, DmaObserver, DmaTag};
-use crate::engine::{self, Decision, Delivery, Inputs};
+use crate::receive::engine::{self, Decision, Delivery, Inputs};
 
 /// Most RcvArray log records kept (a full hfi1 probe writes about 20 000).
 pub const RCV_ARRAY_LOG_MAX: usize = 1 << 20;
 use crate::events::{EventQueue, Slab};
 use crate::irq::IntState;
 use crate::packet::{Packet, ParsedHeader};
-use crate::pio::{PioSend, TxPacket};
+use crate::transmit::pio::{PioSend, TxPacket};
 use crate::regs::{Decoders, TableError, GLOBAL_REGS};
 use crate::time::SimTime;
 use crate::timing::{TimingModel, TimingParams};
@@ -290,7 +292,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
     }
 
     /// Every CSR offset read or written since the device was created (the census of
-    /// [`crate::csr_file`]), in offset order.
+    /// [`crate::regs::csr_file`]), in offset order.
     pub fn csr_touched(&self) -> Vec<CsrTouch> {
         self.csr.touched()
     }
