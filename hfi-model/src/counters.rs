@@ -194,7 +194,7 @@ mod tests {
             include_str!("irq.rs"),
             include_str!("transmit/pio.rs"),
             include_str!("regs/csr_file.rs"),
-            include_str!("regs/chip.rs"),
+            include_str!("device/chip.rs"),
             include_str!("link/dc8051.rs"),
             include_str!("link/dcc.rs"),
         ];

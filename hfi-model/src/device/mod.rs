@@ -4,13 +4,15 @@
 //! and reads or writes CSRs between steps.
 
 
+pub mod chip;
 pub mod mmio;
 use hfi_abi::{bar0, cce, rxe};
 use rcvarray::RcvArrayStore;
 use serde::{Deserialize, Serialize};
 use vm_memory::GuestAddressSpace;
 
-use crate::regs::chip::{ChipState, CHIP_REGS};
+use crate::device::chip::ChipState;
+use crate::regs::chip::CHIP_REGS;
 use crate::receive::context::RcvContext;
 use crate::counters::Counters;
 use crate::regs::csr_file::{BlockCensus, CsrFile, CsrTouch};

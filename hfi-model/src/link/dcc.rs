@@ -16,8 +16,8 @@ use hfi_abi::dc::lstate;
 use crate::counters::Counters;
 use crate::link::dc8051::LinkChange;
 
-/// LinkState after reset.
-pub const RESET_STATE: u64 = lstate::DOWN;
+/// LinkState after reset (the register table's reset value).
+pub const RESET_STATE: u64 = crate::regs::chip::PORT_RESET_LINK_STATE;
 
 /// The logical state after the physical link changed (a [`lstate`] value).
 pub fn on_link(state: u64, change: LinkChange) -> u64 {
