@@ -1,4 +1,5 @@
-//! MMIO dispatch for BAR0, driven by the register tables in [`crate::regs`].
+//! MMIO entry and dispatch for BAR0, driven by the register tables in [`crate::regs`] (the
+//! offset map is [`crate::regs::Decoders::bar0`]).
 //!
 //! Policy (see `DESIGN.md`, "Unknown and bad accesses"): accesses must be 4 or 8 bytes, aligned
 //! to their size and inside BAR0; anything else is counted and ignored (reads return 0). An
@@ -15,51 +16,14 @@ use rcvarray::WriteOutcome;
 use vm_memory::GuestAddressSpace;
 
 use crate::regs::chip::CHIP_REGS;
-use crate::regs::csr_file::CsrFile;
 use crate::device::{HfiDevice, RCV_ARRAY_LOG_MAX};
 use crate::regs::{
-    kreg, Access, ReadHook, RegSpec, Side, Slot, GLOBAL_REGS, KERNEL_REGS, USER_REGS,
+    kreg, Access, ReadHook, RegSpec, Side, Slot, Target, GLOBAL_REGS, KERNEL_REGS, USER_REGS,
 };
-
-#[derive(Clone, Copy, Debug)]
-enum Target {
-    Global(Slot),
-    Chip(Slot),
-    Kernel(u32, Slot),
-    User(u32, Slot),
-    RcvArray(u32),
-    Pio,
-    Generic,
-    Unknown,
-}
 
 impl<M: GuestAddressSpace> HfiDevice<M> {
     fn decode(&self, reg_off: u64) -> Target {
-        let n = u64::from(self.cfg.num_contexts);
-        let ra = bar0::RCV_ARRAY.with_count(u64::from(self.cfg.rcv_array_cnt));
-        if let Some((i, _)) = ra.index(reg_off) {
-            return Target::RcvArray(i as u32);
-        }
-        if let Some((c, o)) = bar0::RXE_PER_CONTEXT_KERNEL.with_count(n).index(reg_off) {
-            if let Some(s) = self.dec.kernel.decode(o) {
-                return Target::Kernel(c as u32, s);
-            }
-        } else if let Some((c, o)) = bar0::RXE_PER_CONTEXT_USER.with_count(n).index(reg_off) {
-            if let Some(s) = self.dec.user.decode(o) {
-                return Target::User(c as u32, s);
-            }
-        } else if reg_off >= bar0::TXE_PIO_SEND {
-            return Target::Pio;
-        } else if let Some(s) = self.dec.global.decode(reg_off) {
-            return Target::Global(s);
-        } else if let Some(s) = self.dec.chip.decode(reg_off) {
-            return Target::Chip(s);
-        }
-        if CsrFile::in_generic_range(reg_off, self.cfg.rcv_array_cnt) {
-            Target::Generic
-        } else {
-            Target::Unknown
-        }
+        self.dec.bar0(reg_off, self.cfg.num_contexts, self.cfg.rcv_array_cnt)
     }
 
     /// CSR census of one decoded access.
