@@ -26,6 +26,8 @@ pub mod receive;
 pub mod regs;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod setup;
+#[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;
 pub mod time;
 pub mod timing;
