@@ -195,7 +195,9 @@ mod tests {
             include_str!("transmit/pio.rs"),
             include_str!("regs/csr_file.rs"),
             include_str!("device/chip.rs"),
-            include_str!("link/dc8051.rs"),
+            include_str!("link/dc8051/mod.rs"),
+            include_str!("link/dc8051/ram.rs"),
+            include_str!("device/rx.rs"),
             include_str!("link/dcc.rs"),
         ];
         for (name, _) in Counters::default().iter() {
