@@ -15,8 +15,8 @@ use hfi_abi::{bar0, rxe};
 use rcvarray::WriteOutcome;
 use vm_memory::GuestAddressSpace;
 
-use crate::regs::chip::CHIP_REGS;
 use crate::device::{HfiDevice, RCV_ARRAY_LOG_MAX};
+use crate::regs::chip::CHIP_REGS;
 use crate::regs::{
     kreg, Access, ReadHook, RegSpec, Side, Slot, Target, GLOBAL_REGS, KERNEL_REGS, USER_REGS,
 };

@@ -1,8 +1,12 @@
-//! `HfiDevice`: the receive side of one WFR HFI. It owns the CSRs, the RcvArray, the receive
-//! contexts, the interrupt state, the timing model and the event queue, and performs DMA only
-//! through vm-memory. The runner owns time: it injects packets, calls [`HfiDevice::step_until`]
-//! and reads or writes CSRs between steps.
-
+//! `HfiDevice`: one WFR HFI. It owns the CSRs, the RcvArray, the receive contexts, the
+//! interrupt state, the timing model and the event queue, and performs DMA only through
+//! vm-memory. The runner owns time: it injects packets, calls [`HfiDevice::step_until`] and
+//! reads or writes CSRs between steps.
+//!
+//! Here: configuration, construction, reset and the runner's API. [`mmio`]: BAR0 entry and
+//! dispatch to the register tables; [`chip`]: behaviour behind the chip CSRs (SBus, 8051,
+//! LCB/DCC, SDMA); `rx`: the receive datapath (arrival, engine decision, write-back,
+//! interrupt moderation).
 
 pub mod chip;
 pub mod mmio;
@@ -13,23 +17,23 @@ use rcvarray::RcvArrayStore;
 use serde::{Deserialize, Serialize};
 use vm_memory::GuestAddressSpace;
 
-use crate::device::chip::ChipState;
-use crate::regs::chip::CHIP_REGS;
-use crate::receive::context::RcvContext;
 use crate::counters::Counters;
-use crate::regs::csr_file::{BlockCensus, CsrFile, CsrTouch};
+use crate::device::chip::ChipState;
 use crate::dma::{Dma, DmaObserver};
+use crate::receive::context::RcvContext;
 use crate::receive::engine::Delivery;
+use crate::regs::chip::CHIP_REGS;
+use crate::regs::csr_file::{BlockCensus, CsrFile, CsrTouch};
 
 /// Most RcvArray log records kept (a full hfi1 probe writes about 20 000).
 pub const RCV_ARRAY_LOG_MAX: usize = 1 << 20;
 use crate::events::{EventQueue, Slab};
 use crate::irq::IntState;
 use crate::packet::Packet;
-use crate::transmit::pio::{PioSend, TxPacket};
 use crate::regs::{Decoders, TableError, GLOBAL_REGS};
 use crate::time::SimTime;
 use crate::timing::{TimingModel, TimingParams};
+use crate::transmit::pio::{PioSend, TxPacket};
 
 /// Whether payload bytes are copied into host memory.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

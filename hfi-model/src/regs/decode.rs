@@ -108,10 +108,7 @@ impl Decoders {
         Ok(Self {
             global: BlockDecoder::new(GLOBAL_REGS, None)?,
             chip: BlockDecoder::new(chip::CHIP_REGS, None)?,
-            kernel: BlockDecoder::new(
-                KERNEL_REGS,
-                Some(bar0::RXE_PER_CONTEXT_KERNEL.stride),
-            )?,
+            kernel: BlockDecoder::new(KERNEL_REGS, Some(bar0::RXE_PER_CONTEXT_KERNEL.stride))?,
             user: BlockDecoder::new(USER_REGS, Some(bar0::RXE_PER_CONTEXT_USER.stride))?,
         })
     }

@@ -24,9 +24,9 @@ use std::time::Duration;
 use vmm_sys_util::sock_ctrl_msg::ScmSocket;
 
 use super::model::{ModelThread, Reply, Request};
+use super::pci::CONFIG_SIZE;
 use super::protocol::libc_errno as errno;
 use super::protocol::*;
-use super::pci::CONFIG_SIZE;
 use super::stats::ServerStats;
 
 /// Read timeout tick; the stop flag is checked at each tick.
