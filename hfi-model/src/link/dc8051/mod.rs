@@ -31,7 +31,7 @@
 //!   host command (as hfi1's comment on HOST_REQ_DONE describes the firmware). The caller raises
 //!   the DC 8051 interrupt source on a new ERR_FLG & ERR_EN bit. HOST_REQ_DONE is not posted:
 //!   commands complete through HOST_CMD_1 only (**choice**: no interrupt per command).
-//! - **RAM access** (DC_DC8051_CFG_RAM_ACCESS_*, in [`ram`]): AccessCompleted reads 1 while a
+//! - **RAM access** (DC_DC8051_CFG_RAM_ACCESS_*, in `ram`): AccessCompleted reads 1 while a
 //!   read or write enable is set. Reads return the 8 bytes of the data RAM at the control
 //!   register's address (bits 2:0 ignored); a write of WR_DATA while WriteEna is set stores at
 //!   the access pointer (loaded from the address on every control write, advanced by 8 with
