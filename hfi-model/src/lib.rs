@@ -2,7 +2,22 @@
 //! table-driven BAR0 MMIO, the RcvArray, receive contexts with the receive header queue (RHQ),
 //! eager and expected (TID) receive, TID flows with header suppression, RcvAvail interrupts with
 //! moderation, DMA through vm-memory, a virtual-time timing model and device counters; plus a
-//! link peer that turns messages into the packet stream a PSM sender would emit.
+//! link peer that turns messages into the packet stream a PSM sender would emit, and (feature
+//! `server`) the vfio-user server behind `hfi-sim serve`.
+//!
+//! Code map (lower layers first; a module uses only those above it in this list):
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`counters`], [`time`], [`timing`], [`events`], [`dma`], [`irq`], [`packet`] | counters, virtual time, the timing model, the event queue, DMA through vm-memory, interrupt state, the packet and its parsed header |
+//! | [`regs`] | the register tables (global, per-context, chip: [`regs::chip`]), the generic CSR file ([`regs::csr_file`]) and the BAR0 decode ([`regs::decode`]); tables name side effects by tag, no behaviour |
+//! | [`receive`] | receive contexts ([`receive::context`]) and the receive engine's decisions ([`receive::engine`]) |
+//! | [`transmit`] | PIO send ([`transmit::pio`]) and the SDMA engines' status ([`transmit::sdma_status`]) |
+//! | [`link`] | the 8051, DCC and LCB ([`link::dc8051`], [`link::dcc`], [`link::lcb`]) and the link partner ([`link::peer`], [`link::remote`]) |
+//! | [`device`] | [`HfiDevice`]: construction, MMIO entry and dispatch ([`device::mmio`]), chip CSR behaviour ([`device::chip`]), the receive datapath |
+//! | [`setup`] | driver-less context setup for benches and perf workloads |
+//! | `server` | the vfio-user server (feature `server`) |
+//! | `test_utils` | test helpers (feature `test-utils`) |
 //!
 //! Invariants:
 //! - The model reads no wall clock. [`SimTime`] is owned by the runner; events are ordered by
@@ -11,39 +26,35 @@
 //!   are counted in [`Counters`] and ignored or reported through the RHF, as hardware does.
 //! - DMA goes only through `vm_memory::Bytes`; an unbacked address is a counted device error.
 //!
-//! Not owned here: the vfio-user server adapter (in its own module, later), the driver, the
-//! process memory model, the in-process transport (in `scenarios`).
+//! Not owned here: the driver, the process memory model, the in-process transport (in
+//! `scenarios`).
 #![forbid(unsafe_code)]
 
-pub mod chip_regs;
-pub mod context;
 pub mod counters;
-pub mod csr_file;
-pub mod dc8051;
-pub mod dcc;
 pub mod device;
 pub mod dma;
-pub mod engine;
 pub mod events;
 pub mod irq;
-pub mod lcb;
-pub mod mmio;
+pub mod link;
 pub mod packet;
-pub mod peer;
-pub mod pio;
+pub mod receive;
 pub mod regs;
-pub mod remote;
-pub mod sdma;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod setup;
+#[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;
 pub mod time;
 pub mod timing;
+pub mod transmit;
+
+pub use link::remote;
+pub use regs::csr_file;
 
 pub use counters::Counters;
 pub use device::{DataMode, DeviceConfig, DeviceError, HfiDevice};
 pub use dma::{DmaKind, DmaObserver, DmaTag};
+pub use link::peer::{Dest, FlowPos, Peer, PeerConfig, PeerError};
 pub use packet::{Packet, ParsedHeader};
-pub use peer::{Dest, FlowPos, Peer, PeerConfig, PeerError};
 pub use time::SimTime;
 pub use timing::{TimingModel, TimingParams};

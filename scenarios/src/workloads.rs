@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use hfi_abi::{rxe, TidInfo};
-use hfi_model::test_utils::{enable_context, guest_memory, init_kdeth_qp, program_tid, CtxtSetup};
+use hfi_model::setup::{enable_context, guest_memory, init_kdeth_qp, program_tid, CtxtSetup};
 use hfi_model::{
     DataMode, Dest, DeviceConfig, FlowPos, HfiDevice, Packet, Peer, PeerConfig, TimingParams,
 };

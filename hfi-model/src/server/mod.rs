@@ -1,8 +1,9 @@
 //! The vfio-user device adapter behind `hfi-sim serve` (feature `server`).
 //!
-//! - [`model`]: the model thread (device + DMA memory + remote peer + INTx line), fed over a
-//!   crossbeam channel;
+//! - [`model`]: the model thread, fed over a crossbeam channel, that owns the
+//!   [`served`] device (device + DMA memory + remote peer + INTx line);
 //! - [`wire`]: the socket side (framing, validation, dispatch) and the accept loop;
+//! - [`protocol`]: the vfio-user constants (commands, sizes, flags, IRQ indices, errno);
 //! - [`pci`]: configuration space, with [`pcie_cap`] and [`msix`] capabilities;
 //! - [`stats`]: server counters.
 //!
@@ -17,9 +18,12 @@ pub mod model;
 pub mod msix;
 pub mod pci;
 pub mod pcie_cap;
+pub mod protocol;
+pub mod served;
 pub mod stats;
 pub mod wire;
 
-pub use model::{ModelThread, ServedConfig, ServedDevice};
+pub use model::ModelThread;
+pub use served::{ServedConfig, ServedDevice};
 pub use stats::ServerStats;
 pub use wire::serve;

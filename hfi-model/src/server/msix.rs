@@ -30,8 +30,8 @@ use std::io::Write;
 use hfi_abi::cce;
 use hfi_abi::pcicfg::{cap_id, msix};
 
-use super::model::{irq_flags, libc_errno};
 use super::pcie_cap::put;
+use super::protocol::{irq_flags, libc_errno};
 use super::stats::ServerStats;
 
 /// Offset of the capability.

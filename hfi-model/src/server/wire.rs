@@ -23,66 +23,16 @@ use std::time::Duration;
 
 use vmm_sys_util::sock_ctrl_msg::ScmSocket;
 
-use super::model::{libc_errno as errno, ModelThread, Reply, Request};
+use super::model::{ModelThread, Reply, Request};
 use super::pci::CONFIG_SIZE;
+use super::protocol::libc_errno as errno;
+use super::protocol::*;
 use super::stats::ServerStats;
 
-/// Header size.
-pub const HEADER: usize = 16;
-/// Largest data transfer of one REGION_READ/WRITE (the advertised `max_data_xfer_size`).
-pub const MAX_XFER: u32 = 1 << 20;
-/// Largest message accepted.
-pub const MAX_MSG: u32 = HEADER as u32 + 16 + MAX_XFER;
-/// Largest VERSION body (JSON capabilities).
-const MAX_VERSION_BODY: usize = 4096;
 /// Read timeout tick; the stop flag is checked at each tick.
 const TICK: Duration = Duration::from_millis(50);
 /// Ticks a message may stall half-read before the connection is dropped (5 s).
 const STALL_TICKS: u32 = 100;
-
-/// vfio-user commands.
-pub mod cmd {
-    /// VERSION.
-    pub const VERSION: u16 = 1;
-    /// DMA_MAP.
-    pub const DMA_MAP: u16 = 2;
-    /// DMA_UNMAP.
-    pub const DMA_UNMAP: u16 = 3;
-    /// DEVICE_GET_INFO.
-    pub const DEVICE_GET_INFO: u16 = 4;
-    /// DEVICE_GET_REGION_INFO.
-    pub const DEVICE_GET_REGION_INFO: u16 = 5;
-    /// GET_REGION_IO_FDS.
-    pub const GET_REGION_IO_FDS: u16 = 6;
-    /// DEVICE_GET_IRQ_INFO.
-    pub const DEVICE_GET_IRQ_INFO: u16 = 7;
-    /// DEVICE_SET_IRQS.
-    pub const DEVICE_SET_IRQS: u16 = 8;
-    /// REGION_READ.
-    pub const REGION_READ: u16 = 9;
-    /// REGION_WRITE.
-    pub const REGION_WRITE: u16 = 10;
-    /// DMA_READ.
-    pub const DMA_READ: u16 = 11;
-    /// DMA_WRITE.
-    pub const DMA_WRITE: u16 = 12;
-    /// DEVICE_RESET.
-    pub const DEVICE_RESET: u16 = 13;
-    /// DIRTY_PAGES.
-    pub const DIRTY_PAGES: u16 = 14;
-}
-
-const FLAG_REPLY: u32 = 1;
-const FLAG_NO_REPLY: u32 = 1 << 4;
-const FLAG_ERROR: u32 = 1 << 5;
-
-/// Region indices (vfio-pci).
-const REGION_BAR0: u32 = 0;
-const REGION_CONFIG: u32 = 7;
-const NUM_REGIONS: u32 = 9;
-const NUM_IRQS: u32 = 5;
-
-const SERVER_CAPS: &str = r#"{"capabilities":{"max_msg_fds":1,"max_data_xfer_size":1048576,"migration":{"pgsize":4096}}}"#;
 
 #[derive(Clone, Copy, Debug)]
 struct Header {
@@ -346,8 +296,8 @@ impl Conn<'_> {
                 let (flags, count) = match index {
                     0 => (0b1011u32, 1u32), // EVENTFD | MASKABLE | NORESIZE, one INTx line
                     // EVENTFD: vectors are set one by one (no NORESIZE).
-                    super::model::MSIX_IRQ_INDEX => (0b0001, super::msix::VECTORS),
-                    super::model::ERR_IRQ_INDEX => (0b1001, 1), // EVENTFD | NORESIZE
+                    super::protocol::MSIX_IRQ_INDEX => (0b0001, super::msix::VECTORS),
+                    super::protocol::ERR_IRQ_INDEX => (0b1001, 1), // EVENTFD | NORESIZE
                     i if i < NUM_IRQS => (0b1001, 0),
                     _ => return Ok(Out::Error(errno::EINVAL)),
                 };
@@ -363,7 +313,7 @@ impl Conn<'_> {
                 }
                 let (flags, index, start, count) =
                     (u32_at(b, 4), u32_at(b, 8), u32_at(b, 12), u32_at(b, 16));
-                if flags & super::model::irq_flags::DATA_BOOL != 0 {
+                if flags & super::protocol::irq_flags::DATA_BOOL != 0 {
                     return Ok(Out::Error(errno::ENOTSUP));
                 }
                 self.status(Request::SetIrqs { index, flags, start, count, fd }, h, ok(HEADER))

@@ -31,11 +31,12 @@
 //!   host command (as hfi1's comment on HOST_REQ_DONE describes the firmware). The caller raises
 //!   the DC 8051 interrupt source on a new ERR_FLG & ERR_EN bit. HOST_REQ_DONE is not posted:
 //!   commands complete through HOST_CMD_1 only (**choice**: no interrupt per command).
-//! - **RAM access** (DC_DC8051_CFG_RAM_ACCESS_*): AccessCompleted reads 1 while a read or write
-//!   enable is set. Reads return the 8 bytes of the data RAM at the control register's address
-//!   (bits 2:0 ignored); a write of WR_DATA while WriteEna is set stores at the access pointer
-//!   (loaded from the address on every control write, advanced by 8 with AutoIncrAddr). Code
-//!   RAM writes (RamSel) and addresses past the 4 KiB data RAM are dropped and counted.
+//! - **RAM access** (DC_DC8051_CFG_RAM_ACCESS_*, in `ram`): AccessCompleted reads 1 while a
+//!   read or write enable is set. Reads return the 8 bytes of the data RAM at the control
+//!   register's address (bits 2:0 ignored); a write of WR_DATA while WriteEna is set stores at
+//!   the access pointer (loaded from the address on every control write, advanced by 8 with
+//!   AutoIncrAddr). Code RAM writes (RamSel) and addresses past the 4 KiB data RAM are dropped
+//!   and counted.
 //! - **Physical state** (DC_DC8051_STS_CUR_STATE): Port is the physical link state, Firmware
 //!   reads ready (0xA0) while the 8051 is out of reset. The 8051 starts in offline.quiet; a
 //!   release of CFG_RST.M8051W restarts it there (link down, messages cleared), with
@@ -46,6 +47,8 @@ use std::collections::VecDeque;
 use hfi_abi::dc::{self, config, hcmd, hcmd_misc, hcmd_ret, host_msg, idle, pls};
 
 use crate::counters::Counters;
+
+mod ram;
 
 /// Idle messages kept for READ_LCB_IDLE_MSG before further ones are dropped.
 pub const IDLE_QUEUE_MAX: usize = 16;
@@ -279,81 +282,6 @@ impl Dc8051 {
         } else {
             host_msg::BC_IDLE_UNKNOWN_MSG
         });
-    }
-
-    /// A general configuration field the firmware maintains.
-    fn field(&self, id: u64) -> u32 {
-        config::address(id, config::GENERAL_CONFIG).map_or(0, |a| self.ram_load32(a))
-    }
-
-    fn set_field(&mut self, id: u64, v: u32) {
-        if let Some(a) = config::address(id, config::GENERAL_CONFIG) {
-            self.ram_store32(a, v);
-        }
-    }
-
-    fn field_addr(&self, data: u64) -> Option<u64> {
-        config::address(config::REQ_FIELD_ID.get(data), config::REQ_LANE_ID.get(data))
-    }
-
-    fn ram_store32(&mut self, addr: u64, v: u32) {
-        let a = addr as usize;
-        if let Some(dst) = self.ram.get_mut(a..a + 4) {
-            dst.copy_from_slice(&v.to_le_bytes());
-        }
-    }
-
-    fn ram_load32(&self, addr: u64) -> u32 {
-        let a = addr as usize;
-        self.ram.get(a..a + 4).and_then(|b| b.try_into().ok()).map_or(0, u32::from_le_bytes)
-    }
-
-    /// The 8 data-RAM bytes at `addr` (bits 2:0 ignored); 0 past the end.
-    pub fn ram_read(&self, addr: u64) -> u64 {
-        let a = (addr & !7) as usize;
-        self.ram.get(a..a + 8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes)
-    }
-
-    /// RAM_ACCESS_CTRL was written: the access pointer follows its address.
-    pub fn ram_ctrl_written(&mut self, ctrl: u64) {
-        self.ram_ptr = dc::DC_DC8051_CFG_RAM_ACCESS_CTRL_ADDRESS.get(ctrl) & !7;
-    }
-
-    /// RAM_ACCESS_WR_DATA was written with `v` under `setup` and `ctrl`.
-    pub fn ram_wr_data_written(&mut self, setup: u64, ctrl: u64, v: u64, c: &mut Counters) {
-        if dc::DC_DC8051_CFG_RAM_ACCESS_CTRL_WRITE_ENA.get(ctrl) == 0 {
-            return;
-        }
-        let a = self.ram_ptr as usize;
-        if dc::DC_DC8051_CFG_RAM_ACCESS_SETUP_RAM_SEL.get(setup) == 1 {
-            // Code RAM: no firmware runs in the model.
-            c.dc8051_code_ram_write_drops += 1;
-        } else if let Some(dst) = self.ram.get_mut(a..a + 8) {
-            dst.copy_from_slice(&v.to_le_bytes());
-        } else {
-            c.dc8051_ram_address_drops += 1;
-        }
-        if dc::DC_DC8051_CFG_RAM_ACCESS_SETUP_AUTO_INCR_ADDR.get(setup) == 1 {
-            self.ram_ptr = (self.ram_ptr + 8) & dc::DC_DC8051_CFG_RAM_ACCESS_CTRL_ADDRESS.mask();
-        }
-    }
-
-    /// DC_DC8051_CFG_RAM_ACCESS_STATUS for the current RAM_ACCESS_CTRL value.
-    pub fn ram_access_status(ctrl: u64) -> u64 {
-        let enabled = dc::DC_DC8051_CFG_RAM_ACCESS_CTRL_READ_ENA.get(ctrl) == 1
-            || dc::DC_DC8051_CFG_RAM_ACCESS_CTRL_WRITE_ENA.get(ctrl) == 1;
-        dc::DC_DC8051_CFG_RAM_ACCESS_STATUS_ACCESS_COMPLETED.encode(u64::from(enabled))
-    }
-
-    /// DC_DC8051_CFG_RAM_ACCESS_RD_DATA for the current setup and control values.
-    pub fn ram_rd_data(&self, setup: u64, ctrl: u64) -> u64 {
-        let read = dc::DC_DC8051_CFG_RAM_ACCESS_CTRL_READ_ENA.get(ctrl) == 1;
-        let data_ram = dc::DC_DC8051_CFG_RAM_ACCESS_SETUP_RAM_SEL.get(setup) == 0;
-        if read && data_ram {
-            self.ram_read(dc::DC_DC8051_CFG_RAM_ACCESS_CTRL_ADDRESS.get(ctrl))
-        } else {
-            0
-        }
     }
 
     /// DC_DC8051_CFG_RST changed from `old` to `new`.
@@ -617,31 +545,5 @@ mod tests {
         assert_eq!(d.ram_read(8) >> 32, 7, "data RAM kept without Dram");
         d.rst_written(0, DC_DC8051_CFG_RST_DRAM.smask());
         assert_eq!(d.ram_read(8), 0);
-    }
-
-    #[test]
-    fn ram_access() {
-        let mut d = Dc8051::default();
-        let mut c = Counters::default();
-        assert_eq!(Dc8051::ram_access_status(0x40), 0);
-        let rd = DC_DC8051_CFG_RAM_ACCESS_CTRL_READ_ENA.encode(1) | 0x40;
-        assert_eq!(Dc8051::ram_access_status(rd), 0x1_0000);
-        // write_8051: auto-increment set-up, then WR_DATA per 8 bytes.
-        let setup = DC_DC8051_CFG_RAM_ACCESS_SETUP_AUTO_INCR_ADDR.smask();
-        let wr = DC_DC8051_CFG_RAM_ACCESS_CTRL_WRITE_ENA.smask() | 0x40;
-        assert_eq!(Dc8051::ram_access_status(wr), 0x1_0000);
-        d.ram_ctrl_written(wr);
-        d.ram_wr_data_written(setup, wr, 0x1111, &mut c);
-        d.ram_wr_data_written(setup, wr, 0x2222, &mut c);
-        assert_eq!(d.ram_rd_data(0, rd), 0x1111);
-        assert_eq!(d.ram_rd_data(0, rd | 0x8), 0x2222);
-        assert_eq!(d.ram_rd_data(0, 0x48), 0, "no read enable");
-        // Code RAM and addresses past the data RAM are dropped.
-        d.ram_wr_data_written(setup | 1, wr, 5, &mut c);
-        let far = DC_DC8051_CFG_RAM_ACCESS_CTRL_WRITE_ENA.smask() | 0x2000;
-        d.ram_ctrl_written(far);
-        d.ram_wr_data_written(0, far, 5, &mut c);
-        assert_eq!((c.dc8051_code_ram_write_drops, c.dc8051_ram_address_drops), (1, 1));
-        assert_eq!(d.ram_read(0x2000), 0);
     }
 }

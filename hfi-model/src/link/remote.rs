@@ -10,8 +10,8 @@ use hfi_abi::psm::{self, Cts};
 use hfi_abi::wire::opcode;
 use serde::Serialize;
 
+use crate::link::peer::{Dest, FlowPos, Peer, PeerError};
 use crate::packet::{Packet, ParsedHeader};
-use crate::peer::{Dest, FlowPos, Peer, PeerError};
 
 /// Largest message a send request may ask for (64 MiB).
 pub const MAX_REQUEST_BYTES: u32 = 64 << 20;

@@ -2,7 +2,7 @@
 //! host drive together:
 //!
 //! - the hardware sets **Init** when the physical link reaches LinkUp and **Down** when it
-//!   leaves it (the 8051's [`crate::dc8051::LinkChange`]);
+//!   leaves it (the 8051's [`crate::link::dc8051::LinkChange`]);
 //! - the host moves an up port **Init → Armed → Active** by writing the field (hfi1's
 //!   `set_logical_state`, after the subnet manager's PortInfo set). Writing the current state
 //!   is a no-op (hfi1 read-modify-writes the register for the MTU capability); any other write
@@ -14,10 +14,10 @@
 use hfi_abi::dc::lstate;
 
 use crate::counters::Counters;
-use crate::dc8051::LinkChange;
+use crate::link::dc8051::LinkChange;
 
-/// LinkState after reset.
-pub const RESET_STATE: u64 = lstate::DOWN;
+/// LinkState after reset (the register table's reset value).
+pub const RESET_STATE: u64 = crate::regs::chip::PORT_RESET_LINK_STATE;
 
 /// The logical state after the physical link changed (a [`lstate`] value).
 pub fn on_link(state: u64, change: LinkChange) -> u64 {

@@ -1,11 +1,12 @@
-//! MMIO dispatch for BAR0, driven by the register tables in [`crate::regs`].
+//! MMIO entry and dispatch for BAR0, driven by the register tables in [`crate::regs`] (the
+//! offset map is [`crate::regs::Decoders::bar0`]).
 //!
 //! Policy (see `DESIGN.md`, "Unknown and bad accesses"): accesses must be 4 or 8 bytes, aligned
 //! to their size and inside BAR0; anything else is counted and ignored (reads return 0). An
 //! 8-byte register may be accessed as two 4-byte halves: a half write merges into the current
 //! value for storage registers and into zero for action registers (clear/force). Writes to
 //! read-only registers or read-only bits are counted and those bits kept. Offsets no table
-//! decodes fall back to the generic CSR file ([`crate::csr_file`]) in the UC CSR ranges; only
+//! decodes fall back to the generic CSR file ([`crate::regs::csr_file`]) in the UC CSR ranges; only
 //! what lies outside them (the unused RcvArray window, the PIO space outside a packet) reads 0
 //! and drops writes, counted. RcvArray entries take 8-byte writes; a low-half 4-byte write is
 //! latched and committed together with the following high half (WRITE_ENABLE is bit 63).
@@ -14,52 +15,15 @@ use hfi_abi::{bar0, rxe};
 use rcvarray::WriteOutcome;
 use vm_memory::GuestAddressSpace;
 
-use crate::chip_regs::CHIP_REGS;
-use crate::csr_file::CsrFile;
 use crate::device::{HfiDevice, RCV_ARRAY_LOG_MAX};
+use crate::regs::chip::CHIP_REGS;
 use crate::regs::{
-    kreg, Access, ReadHook, RegSpec, Side, Slot, GLOBAL_REGS, KERNEL_REGS, USER_REGS,
+    kreg, Access, ReadHook, RegSpec, Side, Slot, Target, GLOBAL_REGS, KERNEL_REGS, USER_REGS,
 };
-
-#[derive(Clone, Copy, Debug)]
-enum Target {
-    Global(Slot),
-    Chip(Slot),
-    Kernel(u32, Slot),
-    User(u32, Slot),
-    RcvArray(u32),
-    Pio,
-    Generic,
-    Unknown,
-}
 
 impl<M: GuestAddressSpace> HfiDevice<M> {
     fn decode(&self, reg_off: u64) -> Target {
-        let n = u64::from(self.cfg.num_contexts);
-        let ra = bar0::RCV_ARRAY.with_count(u64::from(self.cfg.rcv_array_cnt));
-        if let Some((i, _)) = ra.index(reg_off) {
-            return Target::RcvArray(i as u32);
-        }
-        if let Some((c, o)) = bar0::RXE_PER_CONTEXT_KERNEL.with_count(n).index(reg_off) {
-            if let Some(s) = self.dec.kernel.decode(o) {
-                return Target::Kernel(c as u32, s);
-            }
-        } else if let Some((c, o)) = bar0::RXE_PER_CONTEXT_USER.with_count(n).index(reg_off) {
-            if let Some(s) = self.dec.user.decode(o) {
-                return Target::User(c as u32, s);
-            }
-        } else if reg_off >= bar0::TXE_PIO_SEND {
-            return Target::Pio;
-        } else if let Some(s) = self.dec.global.decode(reg_off) {
-            return Target::Global(s);
-        } else if let Some(s) = self.dec.chip.decode(reg_off) {
-            return Target::Chip(s);
-        }
-        if CsrFile::in_generic_range(reg_off, self.cfg.rcv_array_cnt) {
-            Target::Generic
-        } else {
-            Target::Unknown
-        }
+        self.dec.bar0(reg_off, self.cfg.num_contexts, self.cfg.rcv_array_cnt)
     }
 
     /// CSR census of one decoded access.

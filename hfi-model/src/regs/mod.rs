@@ -1,13 +1,17 @@
 //! The register table: one [`RegSpec`] per CSR (or CSR array) with its reset value, writable
 //! mask, access kind, read hook and write side effect. Decoding, masking and side effects in
-//! [`crate::mmio`] are driven entirely by these tables (the QEMU `mac_reg_access` / crosvm
+//! [`crate::device::mmio`] are driven entirely by these tables (the QEMU `mac_reg_access` / crosvm
 //! `RegisterSpec` pattern); there is no hand-written offset range chain.
 //!
 //! Three blocks: global CSRs (absolute BAR0 offsets), kernel per-context CSRs and user
 //! per-context CSRs (offsets inside the context's block). RcvArray and the PIO space are large
 //! regions decoded separately.
 
-use std::collections::BTreeMap;
+pub mod chip;
+pub mod csr_file;
+pub mod decode;
+
+pub use decode::{BlockDecoder, Decoders, Slot, TableError, Target};
 
 use hfi_abi::{cce, rxe};
 
@@ -378,114 +382,6 @@ pub static USER_REGS: &[RegSpec] = &[
     array(rw("RCV_TID_FLOW_TABLE", rxe::RCV_TID_FLOW_TABLE.base, TID_FLOW_WRITABLE), 32, 8),
 ];
 
-/// A decoded register: which spec, which element, and its storage slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Slot {
-    /// Index into the block's spec table.
-    pub spec: u16,
-    /// Element of an array (0 for single registers).
-    pub elt: u16,
-    /// Storage slot in the block's value vector.
-    pub slot: u16,
-}
-
-/// Table error found when building a decoder (a bug in the tables, caught by tests).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum TableError {
-    /// Two registers decode to the same offset.
-    #[error("Registers {0} and {1} overlap at offset {2:#x}")]
-    Overlap(&'static str, &'static str, u64),
-    /// A register offset is not 8-byte aligned or lies outside its block.
-    #[error("Register {0} is misplaced at offset {1:#x}")]
-    Misplaced(&'static str, u64),
-}
-
-/// Offset → slot lookup for one block, built once from its table.
-#[derive(Clone, Debug)]
-pub struct BlockDecoder {
-    map: BTreeMap<u64, Slot>,
-    slots: usize,
-}
-
-impl BlockDecoder {
-    /// Builds the decoder; `block_len` bounds in-block offsets (None for absolute offsets).
-    pub fn new(table: &'static [RegSpec], block_len: Option<u64>) -> Result<Self, TableError> {
-        let mut map = BTreeMap::new();
-        let mut slot = 0usize;
-        for (si, spec) in table.iter().enumerate() {
-            for elt in 0..spec.count {
-                let off = spec.offset + u64::from(elt) * spec.stride;
-                if off % 8 != 0 || block_len.is_some_and(|l| off + 8 > l) {
-                    return Err(TableError::Misplaced(spec.name, off));
-                }
-                let s = Slot { spec: si as u16, elt: elt as u16, slot: slot as u16 };
-                if let Some(prev) = map.insert(off, s) {
-                    let prev_name = table.get(usize::from(prev.spec)).map_or("?", |p| p.name);
-                    return Err(TableError::Overlap(prev_name, spec.name, off));
-                }
-                slot += 1;
-            }
-        }
-        Ok(Self { map, slots: slot })
-    }
-
-    /// The register at an 8-byte aligned offset.
-    pub fn decode(&self, off: u64) -> Option<Slot> {
-        self.map.get(&off).copied()
-    }
-
-    /// Number of storage slots.
-    pub fn slots(&self) -> usize {
-        self.slots
-    }
-
-    /// Reset values of every slot, in slot order.
-    pub fn reset_values(&self, table: &[RegSpec]) -> Vec<u64> {
-        let mut v = vec![0u64; self.slots];
-        for s in self.map.values() {
-            if let (Some(dst), Some(spec)) =
-                (v.get_mut(usize::from(s.slot)), table.get(usize::from(s.spec)))
-            {
-                *dst = spec.reset;
-            }
-        }
-        v
-    }
-
-    /// Every `(offset, slot)` pair (tests, register dumps).
-    pub fn iter(&self) -> impl Iterator<Item = (u64, Slot)> + '_ {
-        self.map.iter().map(|(o, s)| (*o, *s))
-    }
-}
-
-/// The block decoders.
-#[derive(Clone, Debug)]
-pub struct Decoders {
-    /// Global CSRs.
-    pub global: BlockDecoder,
-    /// Chip CSRs of the hfi1 probe (ASIC, MISC, DC, TXE; [`crate::chip_regs::CHIP_REGS`]).
-    pub chip: BlockDecoder,
-    /// Kernel per-context CSRs.
-    pub kernel: BlockDecoder,
-    /// User per-context CSRs.
-    pub user: BlockDecoder,
-}
-
-impl Decoders {
-    /// Builds all decoders from the static tables.
-    pub fn new() -> Result<Self, TableError> {
-        Ok(Self {
-            global: BlockDecoder::new(GLOBAL_REGS, None)?,
-            chip: BlockDecoder::new(crate::chip_regs::CHIP_REGS, None)?,
-            kernel: BlockDecoder::new(
-                KERNEL_REGS,
-                Some(hfi_abi::bar0::RXE_PER_CONTEXT_KERNEL.stride),
-            )?,
-            user: BlockDecoder::new(USER_REGS, Some(hfi_abi::bar0::RXE_PER_CONTEXT_USER.stride))?,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -531,7 +427,7 @@ mod tests {
     fn global_and_chip_tables_do_not_overlap() {
         let d = Decoders::new().unwrap();
         for (off, s) in d.chip.iter() {
-            let name = crate::chip_regs::CHIP_REGS[usize::from(s.spec)].name;
+            let name = crate::regs::chip::CHIP_REGS[usize::from(s.spec)].name;
             assert!(d.global.decode(off).is_none(), "{name} at {off:#x} is also global");
             assert!(off < bar0::TXE_PIO_SEND, "{name}");
             assert!(bar0::RCV_ARRAY.index(off).is_none(), "{name}");
@@ -542,7 +438,7 @@ mod tests {
 
     #[test]
     fn reset_values_respect_masks_and_kinds() {
-        for table in [GLOBAL_REGS, KERNEL_REGS, USER_REGS, crate::chip_regs::CHIP_REGS] {
+        for table in [GLOBAL_REGS, KERNEL_REGS, USER_REGS, crate::regs::chip::CHIP_REGS] {
             for s in table {
                 match s.access {
                     Access::W1c | Access::Wo => assert_eq!(s.reset, 0, "{}", s.name),

@@ -20,10 +20,10 @@ use hfi_abi::rhf::{self, RcvType};
 use hfi_abi::{rxe, wire, Rhf};
 use rcvarray::RcvArrayStore;
 
-use crate::context::{RcvContext, RhqGeometry};
 use crate::counters::Counters;
 use crate::dma::DmaKind;
 use crate::packet::{Packet, ParsedHeader};
+use crate::receive::context::{RcvContext, RhqGeometry};
 use crate::regs::ureg;
 
 /// Payload placement decided for a packet.
