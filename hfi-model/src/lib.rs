@@ -39,6 +39,7 @@ pub mod server;
 pub mod test_utils;
 pub mod time;
 pub mod timing;
+pub mod transmit_new;
 
 pub use counters::Counters;
 pub use device::{DataMode, DeviceConfig, DeviceError, HfiDevice};
