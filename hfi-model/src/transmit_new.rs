@@ -17,5 +17,5 @@ pub mod sdma_engine;
 pub mod send_ctxt;
 
 pub use effects::{TxCounters, TxDmaKind, TxEffect, TxPacket, TxSource, TxTiming};
-// pub use sdma_engine::SdmaEngine;
+pub use sdma_engine::SdmaEngine;
 pub use send_ctxt::SendContext;

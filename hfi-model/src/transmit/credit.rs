@@ -70,7 +70,12 @@ impl Credits {
 
     /// `blocks` more blocks were freed by a packet whose PBC had CreditReturn = `pbc_return`.
     /// Returns the reasons a return is now due (0: none).
-    pub fn free_blocks(&mut self, blocks: u64, pbc_return: bool, credit_ctrl: u64) -> ReturnReasons {
+    pub fn free_blocks(
+        &mut self,
+        blocks: u64,
+        pbc_return: bool,
+        credit_ctrl: u64,
+    ) -> ReturnReasons {
         self.freed = self.freed.saturating_add(blocks);
         let mut why = 0;
         if pbc_return {

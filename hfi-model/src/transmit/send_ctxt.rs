@@ -572,8 +572,9 @@ impl SendContext {
         }
         if flag(ce, check::DISALLOW_BAD_PKT_LEN) {
             let pkt_len = match (bytes.get(4), bytes.get(5)) {
-                (Some(hi), Some(lo)) => u64::from(u16::from_be_bytes([*hi, *lo]))
-                    & u64::from(wire::LRH2_PKT_LEN.mask()),
+                (Some(hi), Some(lo)) => {
+                    u64::from(u16::from_be_bytes([*hi, *lo])) & u64::from(wire::LRH2_PKT_LEN.mask())
+                }
                 _ => return false,
             };
             if pkt_len + 1 != len_dws {
@@ -922,7 +923,15 @@ mod tests {
         let mut c = TxCounters::default();
         let (pbc, body) = psm_packet(0, 56, 0);
         let mut out = vec![];
-        psm_write(&mut s, &mut c, SimTime(0), 0, pbc | wire::PBC_CREDIT_RETURN.smask(), &body, &mut out);
+        psm_write(
+            &mut s,
+            &mut c,
+            SimTime(0),
+            0,
+            pbc | wire::PBC_CREDIT_RETURN.smask(),
+            &body,
+            &mut out,
+        );
         let w = credit_words(&out);
         assert_eq!(w.len(), 1);
         assert_eq!(CR_COUNTER.get(w[0].1), 1);
@@ -1024,10 +1033,17 @@ mod tests {
     }
 
     fn op() -> impl Strategy<Value = Op> {
-        let regs = prop::sample::select(vec![0x00u64, 0x08, 0x10, 0x18, 0x20, 0x28, 0x40, 0x48, 0x50, 0x80, 0x88, 0xA8, 0x30]);
+        let regs = prop::sample::select(vec![
+            0x00u64, 0x08, 0x10, 0x18, 0x20, 0x28, 0x40, 0x48, 0x50, 0x80, 0x88, 0xA8, 0x30,
+        ]);
         prop_oneof![
             (regs, any::<u64>()).prop_map(|(r, v)| Op::Csr(r, v)),
-            (any::<bool>(), 0u64..0x1_0100, prop::sample::select(vec![1usize, 2, 4, 8, 8, 8]), any::<u64>())
+            (
+                any::<bool>(),
+                0u64..0x1_0100,
+                prop::sample::select(vec![1usize, 2, 4, 8, 8, 8]),
+                any::<u64>()
+            )
                 .prop_map(|(sop, off, len, value)| Op::Store { sop, off, len, value }),
             (any::<bool>(), 0u64..0x1_0000, prop::sample::select(vec![16usize, 24, 32, 64]))
                 .prop_map(|(sop, off, len)| Op::Wide { sop, off: off & !7, len }),
