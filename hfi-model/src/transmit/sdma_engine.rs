@@ -812,7 +812,9 @@ mod tests {
         h.e.check_invariants().unwrap();
     }
 
-    /// TAIL beyond the ring → SDmaTailOutOfBoundsErr; unbacked memory → SDmaMemReadErr.
+    /// TAIL beyond the ring → SDmaTailOutOfBoundsErr; unbacked memory → SDmaMemReadErr; both
+    /// are in hfi1's ALL_SDMA_ENG_HALT_ERRS (`sdma.c` 50-62), so the recovery of
+    /// `sdma.c` 1873-1897 applies.
     #[test]
     fn tail_out_of_bounds_and_unbacked_memory() {
         let mut h = Hfi1::new(0, 64, 0);
@@ -836,7 +838,9 @@ mod tests {
     }
 
     /// A TAIL inside a packet (before its LAST) waits; the packet goes once the rest is
-    /// posted. A TAIL written while disabled is taken at the enable.
+    /// posted (hfi1 moves TAIL only past whole requests, `sdma.c` submit_tx 2265-2310 and
+    /// sdma_update_tail 1967-1972, so this is a robustness case). A TAIL written while
+    /// disabled is taken at the enable (s20 idle → s99 running, `sdma.c` action table 114-188).
     #[test]
     fn partial_packet_and_tail_before_enable() {
         let mut h = Hfi1::new(0, 64, 0);
@@ -856,7 +860,9 @@ mod tests {
     }
 
     /// With timing: the first packet of a burst pays the descriptor fetch and the read
-    /// latency; the head moves at each packet's ready time.
+    /// latency; the head moves at each packet's ready time (`sdma.c` sdma_make_progress
+    /// 1784-1845 reads HEAD; costs from `shared/reference/timing-params.md` §1a, see
+    /// [`TxTiming`]).
     #[test]
     fn timing_and_head_visibility() {
         let mut h = Hfi1::new(0, 64, 201);
