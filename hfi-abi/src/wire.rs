@@ -12,18 +12,36 @@ use crate::field::{Field, Field32};
 pub const PBC_LENGTH_DWS: Field = Field::new(0, 12);
 /// PBC.VL.
 pub const PBC_VL: Field = Field::new(12, 4);
-/// PBC.CreditReturn.
+/// PBC.FECN: force FECN (`chip.h` 59).
+pub const PBC_FECN: Field = Field::bit(22);
+/// PBC.TestBadIcrc: test mode, corrupt the ICRC (`chip.h` 58).
+pub const PBC_TEST_BAD_ICRC: Field = Field::bit(23);
+/// PBC.InsertBypassIcrc (16B packets, `chip.h` 57).
+pub const PBC_INSERT_BYPASS_ICRC: Field = Field::bit(24);
+/// PBC.CreditReturn: return credits once this packet's blocks are freed (`chip.h` 56).
 pub const PBC_CREDIT_RETURN: Field = Field::bit(25);
 /// PBC.InsertHCRC.
 pub const PBC_INSERT_HCRC: Field = Field::new(26, 2);
+/// PBC.InsertHCRC value: at the local (9B, no GRH) KDETH offset (`chip.h` PBC_IHCRC_LKDETH).
+pub const PBC_IHCRC_LKDETH: u64 = 0;
+/// PBC.InsertHCRC value: at the global (GRH) KDETH offset.
+pub const PBC_IHCRC_GKDETH: u64 = 1;
+/// PBC.InsertHCRC value: no HCRC.
+pub const PBC_IHCRC_NONE: u64 = 2;
 /// PBC.PacketBypass.
 pub const PBC_PACKET_BYPASS: Field = Field::bit(28);
+/// PBC.TestEbp: test mode, end the packet with a bad-packet marker (`chip.h` 54).
+pub const PBC_TEST_EBP: Field = Field::bit(29);
 /// PBC.DCInfo (SC bit 4).
 pub const PBC_DC_INFO: Field = Field::bit(30);
 /// PBC.Intr.
 pub const PBC_INTR: Field = Field::bit(31);
 /// PBC.StaticRateControlCnt.
 pub const PBC_STATIC_RATE_CONTROL_CNT: Field = Field::new(32, 16);
+/// Bytes of the PBC.
+pub const PBC_BYTES: usize = 8;
+/// DWs of the PBC (counted in PBC.LengthDWs).
+pub const PBC_DWS: u64 = 2;
 
 // ---- Header sizes ------------------------------------------------------------------------------
 
