@@ -104,7 +104,8 @@ fn enable_send_context(d: &mut Dev, depth: u64, threshold: u64) {
         txe::SEND_CTXT_CREDIT_CTRL_THRESHOLD.encode(threshold),
     );
     d.write64(sctxt(SC, txe::SEND_CTXT_ERR_MASK), u64::MAX);
-    let ctrl = txe::SEND_CTXT_CTRL_CTXT_DEPTH.encode(depth) | txe::SEND_CTXT_CTRL_CTXT_ENABLE.smask();
+    let ctrl =
+        txe::SEND_CTXT_CTRL_CTXT_DEPTH.encode(depth) | txe::SEND_CTXT_CTRL_CTXT_ENABLE.smask();
     d.write64(sctxt(SC, txe::SEND_CTXT_CTRL), ctrl);
     assert_eq!(d.read64(sctxt(SC, txe::SEND_CTXT_CTRL)), ctrl);
     assert!(d.send_context(SC as u32).unwrap().enabled());

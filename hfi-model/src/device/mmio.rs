@@ -100,8 +100,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
         };
         let target = self.decode(reg_off);
         self.note_csr(reg_off, target, true);
-        if matches!(target, Target::Chip(_) | Target::Generic)
-            && self.tx_write(reg_off, raw, half)
+        if matches!(target, Target::Chip(_) | Target::Generic) && self.tx_write(reg_off, raw, half)
         {
             return;
         }

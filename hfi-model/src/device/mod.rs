@@ -129,11 +129,18 @@ pub enum DeviceError {
 pub(crate) enum Event {
     Arrive(u32),
     Writeback(u32),
-    Timer { ctxt: u32, gen: u64 },
+    Timer {
+        ctxt: u32,
+        gen: u64,
+    },
     /// A transmit unit's interrupt source comes due.
     TxInterrupt(u64),
     /// A transmit unit's DMA write (credit return, SDMA head) comes due.
-    TxDma { addr: u64, value: u64, kind: crate::transmit::TxDmaKind },
+    TxDma {
+        addr: u64,
+        value: u64,
+        kind: crate::transmit::TxDmaKind,
+    },
 }
 
 /// A packet inside the device and, once decided, the plan of its DMA writes.
