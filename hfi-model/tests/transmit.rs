@@ -369,7 +369,7 @@ fn random_transmit_writes_never_panic() {
                 0 => sctxt(r.below(4), r.below(0x100) & !7),
                 1 => sdma(r.below(4), r.below(0x100) & !7),
                 2 => sctxt(r.below(4), [0, 0x8, 0x10, 0x18, 0x20, 0x28, 0x30][r.below(7) as usize]),
-                3 => bar0::TXE_PIO_SEND + r.below(bar0::TXE_PIO_SIZE) & !3,
+                3 => (bar0::TXE_PIO_SEND + r.below(bar0::TXE_PIO_SIZE)) & !3,
                 _ => txe::SEND_PIO_INIT_CTXT,
             };
             match r.below(10) {

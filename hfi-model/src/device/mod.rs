@@ -181,7 +181,7 @@ pub struct HfiDevice<M: GuestAddressSpace> {
     queue: EventQueue<Event>,
     packets: Slab<InFlight>,
     pub(crate) pio: PioSend,
-    /// Send contexts and SDMA engines ([`tx`]).
+    /// Send contexts and SDMA engines (`device/tx.rs`).
     pub(crate) tx: tx::TxState,
     pub(crate) now: SimTime,
     pub(crate) counters: Counters,
