@@ -36,9 +36,10 @@ counters! {
     mmio_out_of_range_count,
     /// Writes to read-only registers or read-only bits of a register (those bits kept).
     mmio_read_only_write_count,
-    /// Packets sent through a PIO send context.
+    /// Packets sent through a PIO send context (the capture or an enabled context).
     tx_pio_packet_count,
-    /// PIO stores outside a packet, of the wrong size, or overflowing one (dropped).
+    /// Capture: PIO stores outside a packet, of the wrong size, or overflowing one (dropped);
+    /// enabled contexts: send-context errors (each halts the context).
     tx_pio_error_count,
     /// RcvArray entry writes stored.
     rcvarray_write_count,
@@ -154,6 +155,64 @@ counters! {
     dcc_link_state_write_ignored_count,
     /// SDMA engine error interrupts raised (a new unmasked SEND_DMA_ENG_ERR_STATUS bit).
     sdma_eng_err_intr_count,
+    /// PIO stores taken by an enabled send context (one per 8-byte qword).
+    tx_pio_store_count,
+    /// PIO stores to a send context of a size or alignment its window does not take.
+    tx_pio_bad_store_drops,
+    /// PIO stores to a disabled (formerly enabled) send context.
+    tx_pio_disabled_drops,
+    /// PIO stores to a halted send context.
+    tx_pio_halted_drops,
+    /// Bytes of the packets sent by send contexts (LRH .. payload).
+    tx_pio_bytes,
+    /// Partly written PIO packets discarded by a disable, a depth change, a halt or a PIO init.
+    tx_pio_packet_drops,
+    /// Send-context halts.
+    tx_pio_halt_count,
+    /// PIO packets refused by a SEND_CTXT_CHECK_ENABLE check.
+    tx_pio_disallowed_count,
+    /// Credit returns DMA-written.
+    tx_credit_return_count,
+    /// Credit returns due while SEND_CTXT_CREDIT_RETURN_ADDR is 0.
+    tx_credit_return_no_addr_count,
+    /// SendCredit interrupts raised.
+    tx_credit_intr_count,
+    /// Send-context error interrupts raised.
+    tx_pio_err_intr_count,
+    /// SDMA packets sent.
+    tx_sdma_packet_count,
+    /// Bytes of those packets (LRH .. payload).
+    tx_sdma_bytes,
+    /// SDMA descriptors completed.
+    tx_sdma_desc_count,
+    /// SDMA descriptor or data reads of unbacked memory (each halts the engine).
+    tx_sdma_mem_read_fails,
+    /// SDMA engine errors that halted the engine.
+    tx_sdma_error_count,
+    /// SDMA engine error interrupts issued by the engines.
+    tx_sdma_eng_err_intr_count,
+    /// SDMA interrupts raised by INT_REQ descriptors.
+    tx_sdma_int_req_count,
+    /// SDmaProgress interrupts raised.
+    tx_sdma_progress_intr_count,
+    /// SDmaIdle interrupts raised.
+    tx_sdma_idle_intr_count,
+    /// Engine heads DMA-written to SEND_DMA_HEAD_ADDR.
+    tx_sdma_head_writeback_count,
+    /// HEAD_TO_HOST completions while SEND_DMA_HEAD_ADDR is 0.
+    tx_sdma_head_no_addr_count,
+    /// SDMA packets using AHG header updates (not modelled; the engine halts).
+    tx_sdma_ahg_unsupported_count,
+    /// Writes to read-only transmit CSRs (ignored).
+    tx_csr_read_only_write_count,
+    /// Interrupt sources raised by the transmit units (applied on the device clock).
+    tx_intr_count,
+    /// Transmit DMA writes (credit returns, SDMA heads) to unbacked memory.
+    tx_dma_write_fails,
+    /// Transmitted packets looped back to the receive side (LCB loopback, link up).
+    tx_loopback_count,
+    /// Packets of the send units (enabled contexts, SDMA) queued for the remote peer.
+    tx_outbound_count,
 }
 
 impl Counters {
@@ -199,6 +258,7 @@ mod tests {
             include_str!("link/dc8051/ram.rs"),
             include_str!("device/rx.rs"),
             include_str!("link/dcc.rs"),
+            include_str!("device/tx.rs"),
         ];
         for (name, _) in Counters::default().iter() {
             let site = format!(".{name} +=");

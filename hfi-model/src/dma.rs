@@ -26,6 +26,9 @@ pub enum DmaKind {
     RhqEntry,
     /// The RHQ tail write-back (DMA_RTAIL).
     RhqTail,
+    /// A transmit write-back: a credit return or an SDMA head (`DmaTag::ctxt` is the send
+    /// context or the engine).
+    Transmit(crate::transmit::TxDmaKind),
 }
 
 /// Identification of one DMA write.

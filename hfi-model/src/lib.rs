@@ -12,7 +12,7 @@
 //! | [`counters`], [`time`], [`timing`], [`events`], [`dma`], [`irq`], [`packet`] | counters, virtual time, the timing model, the event queue, DMA through vm-memory, interrupt state, the packet and its parsed header |
 //! | [`regs`] | the register tables (global, per-context, chip: [`regs::chip`]), the generic CSR file ([`regs::csr_file`]) and the BAR0 decode ([`regs::decode`]); tables name side effects by tag, no behaviour |
 //! | [`receive`] | receive contexts ([`receive::context`]) and the receive engine's decisions ([`receive::engine`]) |
-//! | [`transmit`] | PIO send ([`transmit::pio`]) and the SDMA engines' status ([`transmit::sdma_status`]) |
+//! | [`transmit`] | PIO send contexts with credit return, SDMA engines, the PIO capture ([`transmit::pio`]); routed from the MMIO dispatch by `device/tx.rs` |
 //! | [`link`] | the 8051, DCC and LCB ([`link::dc8051`], [`link::dcc`], [`link::lcb`]) and the link partner ([`link::peer`], [`link::remote`]) |
 //! | [`device`] | [`HfiDevice`]: construction, MMIO entry and dispatch ([`device::mmio`]), chip CSR behaviour ([`device::chip`]), the receive datapath |
 //! | [`setup`] | driver-less context setup for benches and perf workloads |

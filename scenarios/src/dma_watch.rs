@@ -125,6 +125,7 @@ impl DmaObserver for DmaWatch {
                 DmaKind::EagerPayload { egr_index } => (1 << 32) | u64::from(egr_index),
                 DmaKind::RhqEntry => 2 << 32,
                 DmaKind::RhqTail => 3 << 32,
+                DmaKind::Transmit(_) => 4 << 32,
             };
             let mut h = if s.trace_hash == 0 { 0xcbf2_9ce4_8422_2325 } else { s.trace_hash };
             for w in [tag.time.0, addr, len as u64, tag.packet_id, purpose] {
@@ -141,6 +142,7 @@ impl DmaObserver for DmaWatch {
                 DmaKind::EagerPayload { .. } => "eager payload",
                 DmaKind::RhqEntry => "RHQ entry",
                 DmaKind::RhqTail => "RHQ tail",
+                DmaKind::Transmit(_) => "transmit write-back",
             };
             let args = serde_json::json!({ "addr": format!("{addr:#x}"), "len": len, "packet": tag.packet_id, "kind": format!("{:?}", tag.kind), "dma_index": index });
             t.instant("dma", name.to_string(), tag.time.0, tag.ctxt, args);

@@ -1,9 +1,11 @@
 //! Behaviour behind the chip CSRs of [`crate::regs::chip::CHIP_REGS`]: the read hooks and
 //! write side effects the table names by [`ReadHook`] and [`Side`] tags, and the state that is
-//! not plain storage (SBus, the 8051, the SDMA engines). The table of what each register does
-//! is in [`crate::regs::chip`].
+//! not plain storage (SBus, the 8051). The table of what each register does is in
+//! [`crate::regs::chip`]. The per-engine SDMA and per-send-context CSRs of the engines and
+//! contexts the device has are served by the transmit units (`device/tx.rs`) before this table
+//! is consulted; only the blocks of engines or contexts beyond the configured counts reach it.
 
-use hfi_abi::{asic, bar0, dc, txe};
+use hfi_abi::{asic, dc, txe};
 use vm_memory::GuestAddressSpace;
 
 use crate::counters::Counters;
@@ -13,7 +15,6 @@ use crate::link::dcc;
 use crate::link::lcb::LcbCfg;
 use crate::regs::chip::{CHIP_REGS, PIO_INIT_TRIGGERS};
 use crate::regs::{Access, ReadHook, RegSpec, Side, Slot};
-use crate::transmit::sdma_status::SdmaEngine;
 
 /// State behind the chip registers that is not plain storage.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -26,8 +27,6 @@ pub struct ChipState {
     pub sbus_valid_cnt: u16,
     /// The 8051.
     pub dc8051: Dc8051,
-    /// The SDMA engines.
-    pub sdma: [SdmaEngine; bar0::TXE_PER_SDMA.count as usize],
 }
 
 impl ChipState {
@@ -110,12 +109,6 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             }
             ReadHook::RemotePortNo if self.chip_state.dc8051.link_up_in_loopback() => 1,
             ReadHook::RemoteGuid | ReadHook::RemotePortNo => 0,
-            ReadHook::SdmaStatus => {
-                self.chip_state.sdma.get(s.elt as usize).map_or(0, SdmaEngine::status)
-            }
-            ReadHook::SdmaEngErrStatus => {
-                self.chip_state.sdma.get(s.elt as usize).map_or(0, SdmaEngine::err_status)
-            }
             ReadHook::LcbTransferActive => {
                 u64::from(self.lcb_cfg().transfer_active(self.chip_state.dc8051.link_up()))
             }
@@ -124,7 +117,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
     }
 
     /// The LCB configuration CSRs.
-    fn lcb_cfg(&self) -> LcbCfg {
+    pub(crate) fn lcb_cfg(&self) -> LcbCfg {
         LcbCfg {
             run: self.chip_stored(dc::DC_LCB_CFG_RUN),
             tx_fifos_reset: self.chip_stored(dc::DC_LCB_CFG_TX_FIFOS_RESET),
@@ -168,14 +161,6 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
         self.chip_state.dc8051.err_flg() & self.chip_stored(dc::DC_DC8051_ERR_EN)
     }
 
-    /// SEND_DMA_ENG_ERR_STATUS bits of `engine` that raise its interrupt source.
-    fn sdma_pending(&self, engine: usize) -> u64 {
-        let mask = bar0::TXE_PER_SDMA
-            .offset(engine as u64)
-            .map_or(0, |b| self.chip_stored(b + txe::SEND_DMA_ENG_ERR_MASK));
-        self.chip_state.sdma.get(engine).map_or(0, SdmaEngine::err_status) & mask
-    }
-
     pub(crate) fn write_chip(&mut self, s: Slot, spec: &RegSpec, v: u64) {
         let i = usize::from(s.slot);
         let Some(mut cur) = self.chip.get(i).copied() else {
@@ -186,15 +171,12 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             return;
         }
         let pending = self.dc8051_pending();
-        let engine = usize::from(s.elt);
-        let sdma_side =
-            matches!(spec.side, Side::SdmaCtrl | Side::SdmaEngErrMask | Side::SdmaEngErrClear);
-        let sdma_pending = if sdma_side { self.sdma_pending(engine) } else { 0 };
         let stored = match spec.side {
             Side::SendCtrl => txe::SEND_CTRL_CM_RESET.set(new, 0),
             Side::PioInitCtxt => {
                 if new & PIO_INIT_TRIGGERS != 0 {
                     self.counters.tx_pio_init_count += 1;
+                    self.tx_pio_init(new);
                 }
                 new & !PIO_INIT_TRIGGERS
             }
@@ -257,16 +239,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
                 self.chip_state.dc8051.clear_flags(v);
                 0
             }
-            Side::SdmaCtrl => match self.chip_state.sdma.get_mut(engine) {
-                Some(e) => e.ctrl_written(old, new),
-                None => new,
-            },
-            Side::SdmaEngErrClear => {
-                if let Some(e) = self.chip_state.sdma.get_mut(engine) {
-                    e.clear_errors(v);
-                }
-                0
-            }
+            Side::SdmaEngErrClear => 0,
             Side::PortConfig => {
                 let f = dc::DCC_CFG_PORT_CONFIG_LINK_STATE;
                 let state = dcc::host_write(f.get(old), f.get(new), &mut self.counters);
@@ -281,11 +254,6 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
         if self.dc8051_pending() & !pending != 0 {
             self.counters.dc8051_intr_count += 1;
             self.raise_source(dc::IS_DC8051_INT);
-        }
-        // An SDMA engine's error source follows ENG_ERR_STATUS & ENG_ERR_MASK the same way.
-        if sdma_side && self.sdma_pending(engine) & !sdma_pending != 0 {
-            self.counters.sdma_eng_err_intr_count += 1;
-            self.raise_source(txe::IS_SDMAENG_ERR_START + engine as u64);
         }
     }
 }

@@ -10,6 +10,8 @@
 //! what lies outside them (the unused RcvArray window, the PIO space outside a packet) reads 0
 //! and drops writes, counted. RcvArray entries take 8-byte writes; a low-half 4-byte write is
 //! latched and committed together with the following high half (WRITE_ENABLE is bit 63).
+//! The per-send-context and per-SDMA-engine CSR blocks and the PIO space go to the transmit
+//! units first (`device/tx.rs`); offsets they do not decode fall through to the tables.
 
 use hfi_abi::{bar0, rxe};
 use rcvarray::WriteOutcome;
@@ -59,7 +61,12 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
         let reg_off = offset & !7;
         let target = self.decode(reg_off);
         self.note_csr(reg_off, target, false);
+        let tx = match target {
+            Target::Chip(_) | Target::Generic => self.tx_read(reg_off),
+            _ => None,
+        };
         let v = match target {
+            _ if tx.is_some() => tx.unwrap_or(0),
             Target::Global(s) => self.read_global(s),
             Target::Chip(s) => self.read_chip(s),
             Target::Generic => self.csr.read(reg_off, &mut self.counters),
@@ -93,6 +100,10 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
         };
         let target = self.decode(reg_off);
         self.note_csr(reg_off, target, true);
+        if matches!(target, Target::Chip(_) | Target::Generic) && self.tx_write(reg_off, raw, half)
+        {
+            return;
+        }
         match target {
             Target::Chip(s) => {
                 if let Some(spec) = CHIP_REGS.get(usize::from(s.spec)).copied() {
@@ -144,7 +155,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
                 }
             }
             Target::RcvArray(i) => self.write_rcv_array(i, raw, half),
-            Target::Pio => self.pio.write(self.now, offset, raw, data.len(), &mut self.counters),
+            Target::Pio => self.tx_pio_write(offset, raw, data.len()),
             Target::Unknown => self.counters.mmio_unknown_write_count += 1,
         }
     }

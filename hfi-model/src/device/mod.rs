@@ -5,12 +5,15 @@
 //!
 //! Here: configuration, construction, reset and the runner's API. [`mmio`]: BAR0 entry and
 //! dispatch to the register tables; [`chip`]: behaviour behind the chip CSRs (SBus, 8051,
-//! LCB/DCC, SDMA); `rx`: the receive datapath (arrival, engine decision, write-back,
-//! interrupt moderation).
+//! LCB/DCC); `rx`: the receive datapath (arrival, engine decision, write-back,
+//! interrupt moderation); `tx`: the send contexts and SDMA engines behind their CSR blocks and
+//! the PIO space, and the application of their effects (DMA writes, interrupts, packets to
+//! the link or, in LCB loopback, to the receive side).
 
 pub mod chip;
 pub mod mmio;
 mod rx;
+mod tx;
 
 use hfi_abi::{bar0, cce, rxe};
 use rcvarray::RcvArrayStore;
@@ -126,7 +129,18 @@ pub enum DeviceError {
 pub(crate) enum Event {
     Arrive(u32),
     Writeback(u32),
-    Timer { ctxt: u32, gen: u64 },
+    Timer {
+        ctxt: u32,
+        gen: u64,
+    },
+    /// A transmit unit's interrupt source comes due.
+    TxInterrupt(u64),
+    /// A transmit unit's DMA write (credit return, SDMA head) comes due.
+    TxDma {
+        addr: u64,
+        value: u64,
+        kind: crate::transmit::TxDmaKind,
+    },
 }
 
 /// A packet inside the device and, once decided, the plan of its DMA writes.
@@ -167,6 +181,8 @@ pub struct HfiDevice<M: GuestAddressSpace> {
     queue: EventQueue<Event>,
     packets: Slab<InFlight>,
     pub(crate) pio: PioSend,
+    /// Send contexts and SDMA engines (`device/tx.rs`).
+    pub(crate) tx: tx::TxState,
     pub(crate) now: SimTime,
     pub(crate) counters: Counters,
 }
@@ -234,6 +250,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
         let ctxts = (0..cfg.num_contexts).map(|_| RcvContext::default()).collect();
         let rcv_array = RcvArrayStore::new(cfg.rcv_array_cnt);
         let timing = TimingModel::new(cfg.timing.clone());
+        let tx = tx::TxState::new(cfg.send_contexts, cfg.sdma_engines);
         Ok(Self {
             cfg,
             dec,
@@ -254,6 +271,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             queue: EventQueue::default(),
             packets: Slab::default(),
             pio: PioSend::default(),
+            tx,
             now: SimTime::ZERO,
             counters: Counters::default(),
         })
@@ -280,6 +298,7 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
         self.queue.clear();
         self.packets.clear();
         self.pio = PioSend::default();
+        self.tx = tx::TxState::new(self.cfg.send_contexts, self.cfg.sdma_engines);
         self.timing.reset();
         self.counters.reset_count += 1;
     }
@@ -350,7 +369,8 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
         !self.ints.pending.is_empty()
     }
 
-    /// Takes the packets sent through PIO since the last call, in send order.
+    /// Takes the packets sent (PIO capture, enabled send contexts, SDMA engines) since the last
+    /// call, in send order; packets looped back in LCB loopback are not here.
     pub fn take_tx_packets(&mut self) -> Vec<TxPacket> {
         std::mem::take(&mut self.pio.tx)
     }

@@ -16,6 +16,8 @@ impl<M: GuestAddressSpace> HfiDevice<M> {
             Event::Arrive(h) => self.arrive(h),
             Event::Writeback(h) => self.writeback(h),
             Event::Timer { ctxt, gen } => self.timer(ctxt, gen),
+            Event::TxInterrupt(source) => self.tx_interrupt(source),
+            Event::TxDma { addr, value, kind } => self.tx_dma(addr, value, kind),
         }
     }
 

@@ -20,7 +20,7 @@
 //! | DCC_CFG_PORT_CONFIG | storage; LinkState is the logical state, moved by the link and the host ([`crate::link::dcc`]) |
 //! | DC_LCB_CFG_RUN/TX_FIFOS_RESET/LOOPBACK/ALLOW_LINK_UP, DCC_CFG_RESET | storage read by the LCB status ([`crate::link::lcb`]) |
 //! | DC_LCB_STS_LINK_TRANSFER_ACTIVE | [`crate::link::lcb::LcbCfg::transfer_active`] |
-//! | SEND_DMA_CTRL/STATUS/ENG_ERR_STATUS/ENG_ERR_MASK/ENG_ERR_CLEAR\[16\] | halt, clean-up, enable ([`crate::transmit::sdma_status`]); a new unmasked engine error raises source 16 + engine |
+//! | SEND_DMA_CTRL/STATUS/ENG_ERR_STATUS/ENG_ERR_MASK/ENG_ERR_CLEAR\[16\] | served by [`crate::transmit::SdmaEngine`] for the configured engines (`device/tx.rs`); storage here only for engines beyond `sdma_engines` |
 //! | CCE/MISC/SEND*/SEND_CTXT _ERR_STATUS, DCC/LCB _ERR_FLG, SEND_CM_CREDIT_USED_STATUS | read-only 0 |
 //!
 //! Everything else in these blocks is the generic CSR file ([`crate::regs::csr_file`]).

@@ -5,6 +5,11 @@
 //!
 //! Scope (see `DESIGN.md`): send contexts need no enable, credits are not returned, and the
 //! window is a 64 KiB ring; only whole-packet assembly and its errors are modelled.
+//!
+//! Transitional: the device sends a store here only while its send context has not been
+//! enabled since reset; once enabled, the context's [`super::SendContext`] takes its stores
+//! (`docs/transmit.md` "Routing"). The queue [`PioSend::tx`] is also where the device puts
+//! every packet of the send units that does not loop back.
 
 use std::collections::BTreeMap;
 
@@ -18,8 +23,10 @@ use crate::time::SimTime;
 pub struct TxPacket {
     /// When its last block was written.
     pub time: SimTime,
-    /// Hardware send context (window index).
+    /// Hardware send context (window index); the engine number for an SDMA packet.
     pub send_ctxt: u32,
+    /// The send unit it left through.
+    pub source: super::TxSource,
     /// The PBC.
     pub pbc: u64,
     /// Packet bytes after the PBC (LRH .. payload, no ICRC).
@@ -123,7 +130,13 @@ impl PioSend {
         }
         if let Some(a) = self.open.remove(&ctxt) {
             let bytes = a.buf.get(8..a.total).unwrap_or(&[]).to_vec();
-            self.tx.push(TxPacket { time: now, send_ctxt: ctxt, pbc: a.pbc, bytes });
+            self.tx.push(TxPacket {
+                time: now,
+                send_ctxt: ctxt,
+                source: super::TxSource::Pio { ctxt },
+                pbc: a.pbc,
+                bytes,
+            });
             c.tx_pio_packet_count += 1;
         }
     }
