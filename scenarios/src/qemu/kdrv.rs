@@ -12,7 +12,7 @@
 //! without device shutdown ([`GuestEnd::Restart`]).
 //! Soft lock-ups and hung tasks panic the guest (`panic=-1` ends QEMU); the whole run has a
 //! deadline. The host then replays the script through our driver and compares
-//! ([`crate::kdrv::diff`]), and reports the probe time, the CSRs the driver touched (the
+//! ([`crate::qemu::kdrv_diff`]), and reports the probe time, the CSRs the driver touched (the
 //! model's census) and the RcvArray state the kernel left.
 
 use std::io::Write;
@@ -24,10 +24,10 @@ use serde_json::Value;
 
 use super::boot::{boot, default_accel, Machine};
 use super::env::{build_image, GuestEnd, ImageSpec};
+use super::kdrv_diff::{self, DiffReport};
 use super::run::{prepare, u, QemuOptions};
-use crate::kdrv::diff::{self, DiffReport};
-use crate::node::NodeConfig;
-use crate::serve::{served_config, ServerThread};
+use crate::world::node::NodeConfig;
+use crate::world::serve::{served_config, ServerThread};
 use guest::tidscript::{ScriptCtxtInfo, StepResult};
 
 /// hfi1 module parameters (hfi1-probe.md's recommendation).
@@ -274,7 +274,7 @@ fn check(r: &mut KdrvReport, log: &[(u32, u64)]) {
         return;
     }
     match &r.ctxt {
-        Some(ci) => match diff::compare(ci, &r.steps, Some(log)) {
+        Some(ci) => match kdrv_diff::compare(ci, &r.steps, Some(log)) {
             Ok(d) => {
                 if d.differences > 0 {
                     r.failures.push(format!(

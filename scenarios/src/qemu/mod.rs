@@ -14,6 +14,7 @@ pub mod boot;
 pub mod env;
 pub mod initramfs;
 pub mod kdrv;
+pub mod kdrv_diff;
 pub mod run;
 
 pub use env::{build_guest_binary, default_cache, QemuEnv};

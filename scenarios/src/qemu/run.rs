@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use super::boot::{boot, default_accel, Machine};
 use super::env::{build_guest_binary, build_image, GuestEnd, ImageSpec, QemuEnv};
-use crate::demo::{self, DemoConfig};
-use crate::node::NodeConfig;
-use crate::serve::ServerThread;
+use crate::harness::demo::{self, DemoConfig};
+use crate::world::node::NodeConfig;
+use crate::world::serve::ServerThread;
 
 /// Options of a run.
 #[derive(Clone, Debug)]

@@ -14,8 +14,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::workload::Workload;
-use crate::node::NodeConfig;
-use crate::scenario::units::ByteSize;
+use crate::harness::scenario::units::ByteSize;
+use crate::world::node::NodeConfig;
 
 /// Everything one point runs with.
 #[derive(Clone, Debug, Serialize)]
@@ -243,7 +243,7 @@ mod tests {
         t.set("device.timing.pcie_write_latency_ps", Value::from(300_000)).unwrap();
         t.set("seed", Value::from(9)).unwrap();
         let c = t.config().unwrap();
-        assert_eq!(c.node.host.iommu, crate::host_costs::IommuMode::Strict);
+        assert_eq!(c.node.host.iommu, crate::world::host_costs::IommuMode::Strict);
         assert_eq!(c.node.rndv.window, 256 << 10);
         assert_eq!(c.workload.message_size.bytes(), 4 << 20);
         assert_eq!(c.node.tid_cache_entries, Some(64));

@@ -22,9 +22,9 @@ use std::sync::Arc;
 use mmu::{Va, PAGE_SIZE};
 use serde::{Deserialize, Serialize};
 
-use crate::node::{Node, NodeConfig, NodeError};
-use crate::scenario::units::{ByteSize, GIB, MIB};
-use crate::scenario::Contiguity;
+use crate::harness::scenario::units::{ByteSize, GIB, MIB};
+use crate::harness::scenario::Contiguity;
+use crate::world::node::{Node, NodeConfig, NodeError};
 
 /// Which measurement a point makes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,7 +254,7 @@ pub struct PointRun {
     /// The metrics.
     pub metrics: Metrics,
     /// Trace events (with tracing on).
-    pub trace: Vec<crate::trace::TraceEvent>,
+    pub trace: Vec<crate::world::trace::TraceEvent>,
 }
 
 /// A small deterministic generator (splitmix64) for the reuse and invalidation draws.
@@ -314,7 +314,7 @@ pub enum PointError {
     Node(#[from] NodeError),
     /// Process memory failed.
     #[error("Process memory failed: {0}")]
-    Process(#[from] crate::process::ProcessError),
+    Process(#[from] crate::world::process::ProcessError),
     /// The point needs more memory than allowed.
     #[error("The buffers need {0} MiB of host memory, more than {MAX_MEM_MIB} MiB")]
     TooMuchMemory(u64),
@@ -474,7 +474,7 @@ pub fn run_point(
     m.egr_full_drops = c.rx_egr_full_drops.saturating_sub(start.egr_full);
     m.rhq_full_drops = c.rx_rhq_full_drops.saturating_sub(start.rhq_full);
     m.data_ok = (checked > 0).then_some(mismatches == 0);
-    let trace = n.trace.as_ref().map(crate::trace::TraceLog::events).unwrap_or_default();
+    let trace = n.trace.as_ref().map(crate::world::trace::TraceLog::events).unwrap_or_default();
     n.close()?;
     Ok(PointRun { metrics: m, trace })
 }
@@ -483,7 +483,7 @@ pub fn run_point(
 struct Start {
     time_ps: u64,
     host_ns: f64,
-    work: crate::host_costs::HostWork,
+    work: crate::world::host_costs::HostWork,
     cache: driver::user::CacheStats,
     no_progress: u64,
     tid_errors: u64,

@@ -14,9 +14,9 @@ use hfi_model::{Dest, DeviceConfig, PeerConfig};
 use mmu::{Contiguity, SharedFramePool, Va};
 use serde::{Deserialize, Serialize};
 
-use crate::host_costs::{HostCosts, HostLedger, HostWork, SharedLedger};
-use crate::inproc::InProcTransport;
-use crate::process::{MemOp, Process, ProcessError};
+use crate::world::host_costs::{HostCosts, HostLedger, HostWork, SharedLedger};
+use crate::world::inproc::InProcTransport;
+use crate::world::process::{MemOp, Process, ProcessError};
 use crate::world::{World, WorldError};
 use driver::transport::Transport;
 
@@ -119,13 +119,13 @@ pub struct Node<T: Transport = InProcTransport> {
     pub ledger: SharedLedger,
     /// Where device DMA into the process pool landed (in process only: the oracle needs the
     /// device model).
-    pub dma: Option<std::rc::Rc<std::cell::RefCell<crate::dma_watch::DmaWatchStats>>>,
+    pub dma: Option<std::rc::Rc<std::cell::RefCell<crate::world::dma_watch::DmaWatchStats>>>,
     /// The oracle's explained findings (in process only).
-    pub verdicts: Option<std::rc::Rc<std::cell::RefCell<Vec<crate::dma_watch::Verdict>>>>,
+    pub verdicts: Option<std::rc::Rc<std::cell::RefCell<Vec<crate::world::dma_watch::Verdict>>>>,
     /// The oracle's current injection-point label (in process only).
     pub injection: Option<std::rc::Rc<std::cell::RefCell<Option<String>>>>,
     /// Trace of invalidations and faults, when tracing.
-    pub trace: Option<crate::trace::TraceLog>,
+    pub trace: Option<crate::world::trace::TraceLog>,
     /// Charge `host.rhf_poll_ns` for every RHQ entry the receiver handles (studies turn it on;
     /// off by default, as before the cost existed).
     pub charge_rhf_polls: bool,
@@ -148,8 +148,8 @@ impl Node<InProcTransport> {
         let ledger = HostLedger::shared(cfg.host.clone());
         let transport = InProcTransport::new(world, DMA_BASE, PROCESS_BASE, ledger.clone());
         let pool = Self::pool(cfg)?;
-        let mut watch = crate::dma_watch::DmaWatch::new(pool.clone(), mmu::OwnerId(1));
-        let log = cfg.trace.then(|| crate::trace::TraceLog::new(1));
+        let mut watch = crate::world::dma_watch::DmaWatch::new(pool.clone(), mmu::OwnerId(1));
+        let log = cfg.trace.then(|| crate::world::trace::TraceLog::new(1));
         watch.trace = log.clone();
         let dma = watch.stats.clone();
         let verdicts = watch.verdicts.clone();
@@ -172,7 +172,7 @@ impl Node<InProcTransport> {
     }
 
     /// Starts tracing DMA writes, RcvArray stores, invalidations and faults into `log`.
-    pub fn enable_trace(&mut self, log: crate::trace::TraceLog) {
+    pub fn enable_trace(&mut self, log: crate::world::trace::TraceLog) {
         self.hfi.transport().trace = Some(log.clone());
         self.trace = Some(log);
     }

@@ -8,7 +8,7 @@ use mmu::{
 };
 use vm_memory::{Bytes, GuestAddress};
 
-use crate::host_costs::SharedLedger;
+use crate::world::host_costs::SharedLedger;
 use crate::world::Mem;
 
 /// Why a process memory operation failed.
@@ -162,7 +162,7 @@ impl Process {
         }
     }
 
-    fn charge(&self, f: impl FnOnce(&mut crate::host_costs::HostLedger)) {
+    fn charge(&self, f: impl FnOnce(&mut crate::world::host_costs::HostLedger)) {
         if let Some(l) = &self.ledger {
             f(&mut l.borrow_mut());
         }

@@ -8,7 +8,7 @@ use driver::Policy;
 use mmu::{Contiguity, Va};
 use serde::Serialize;
 
-use crate::node::{Node, NodeConfig, NodeError};
+use crate::world::node::{Node, NodeConfig, NodeError};
 
 /// Demo parameters.
 #[derive(Clone, Debug, Serialize)]

@@ -1,0 +1,114 @@
+//! `hfi-sim qemu [--cache DIR] [--guest-bin FILE] [--out DIR] [--timeout S] [--accel kvm|tcg]
+//! [--sizes A,B,..] [--repeats N] [--buffers N] [--kernel-driver] [--verbose]`: the driver in a
+//! QEMU guest against the served model, or (`--kernel-driver`) the upstream hfi1.ko with the
+//! differential check of its TID caching.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::say;
+use crate::qemu::{self, kdrv, QemuOptions};
+
+/// Flags of `hfi-sim qemu`.
+#[derive(Clone, Debug, Args)]
+#[command(args_override_self = true)]
+pub struct QemuArgs {
+    /// The setup cache of `tools/qemu/setup.sh` (default: the repository's `.cache/qemu`).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// A prebuilt static `hfi-guest` (built when not given).
+    #[arg(long, value_name = "FILE")]
+    pub guest_bin: Option<PathBuf>,
+    /// Work directory: socket, image, logs, the JSON report (default `out/qemu`, or
+    /// `out/qemu-kdrv` with `--kernel-driver`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Whole-run deadline for QEMU in seconds (default 240, or 300 with `--kernel-driver`).
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<u64>,
+    /// Accelerator (default: KVM when it works here).
+    #[arg(long, value_parser = ["kvm", "tcg"])]
+    pub accel: Option<String>,
+    /// Message sizes of the guest workload in bytes, each in 1..=16 MiB.
+    #[arg(long, value_name = "A,B,..", value_parser = parse_sizes)]
+    pub sizes: Option<Sizes>,
+    /// Messages per size (clamped to 1..=10000).
+    #[arg(long, value_name = "N")]
+    pub repeats: Option<u64>,
+    /// Buffers reused (clamped to 1..=64).
+    #[arg(long, value_name = "N")]
+    pub buffers: Option<u64>,
+    /// Boot the upstream hfi1.ko instead (tier B, and the TID script's differential check).
+    #[arg(long)]
+    pub kernel_driver: bool,
+    /// Echo every console line, not only the result lines.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// The message sizes of `--sizes`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sizes(pub Vec<u64>);
+
+/// `A,B,..`: a non-empty list of sizes in bytes, each in `1..=16 MiB`.
+pub fn parse_sizes(v: &str) -> Result<Sizes, String> {
+    let sizes = v
+        .split(',')
+        .map(|s| s.parse::<u64>().map_err(|_| format!("not a number: {s}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    if sizes.is_empty() || sizes.iter().any(|&s| s == 0 || s > 16 << 20) {
+        return Err("each size must be in 1..=16 MiB".into());
+    }
+    Ok(Sizes(sizes))
+}
+
+impl QemuArgs {
+    /// The run's options (the defaults of the chosen run where a flag is absent).
+    pub fn options(&self) -> QemuOptions {
+        let mut o = QemuOptions::new();
+        if self.kernel_driver {
+            o.work = kdrv::default_work();
+            o.timeout = kdrv::DEFAULT_TIMEOUT;
+        }
+        if let Some(c) = &self.cache {
+            o.cache = c.clone();
+        }
+        o.guest_bin = self.guest_bin.clone();
+        if let Some(w) = &self.out {
+            o.work = w.clone();
+        }
+        if let Some(t) = self.timeout {
+            o.timeout = Duration::from_secs(t.max(1));
+        }
+        if let Some(a) = &self.accel {
+            o.accel = Some(a.clone());
+        }
+        if let Some(Sizes(s)) = &self.sizes {
+            o.sizes = s.clone();
+        }
+        if let Some(r) = self.repeats {
+            o.repeats = r.clamp(1, 10_000) as u32;
+        }
+        if let Some(b) = self.buffers {
+            o.buffers = b.clamp(1, 64) as u32;
+        }
+        o.verbose = self.verbose;
+        o
+    }
+
+    /// Runs QEMU; fails on any failed check.
+    pub fn run(self) -> Result<bool, String> {
+        let o = self.options();
+        let mut stdout = std::io::stdout();
+        if self.kernel_driver {
+            let r = kdrv::run(&o, &mut stdout)?;
+            say(&kdrv::summary(&r));
+            return Ok(r.failures.is_empty());
+        }
+        let r = qemu::run(&o, &mut stdout)?;
+        say(&qemu::run::summary(&r));
+        Ok(r.passed())
+    }
+}
