@@ -131,7 +131,7 @@ fn mark<T: driver::transport::Transport>(n: &mut Node<T>, label: String) {
     if let Some(i) = &n.injection {
         *i.borrow_mut() = Some(label.clone());
     }
-    if let Some(t) = n.trace.clone() {
+    if let Some(t) = n.hooks.trace.clone() {
         let now = n.now_ps();
         t.instant("fault", label, now, 0, serde_json::Value::Null);
     }
@@ -363,7 +363,7 @@ pub fn run_traced(s: &Scenario, policy: Policy, trace: bool) -> Result<RunReport
             .map(|v| v.detail.clone())
             .collect();
     }
-    if let Some(t) = &n.trace {
+    if let Some(t) = &n.hooks.trace {
         rep.trace = t.events();
     }
     n.close()?;

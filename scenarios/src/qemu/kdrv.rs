@@ -28,7 +28,7 @@ use super::kdrv_diff::{self, DiffReport};
 use super::run::{prepare, u, QemuOptions};
 use crate::world::node::NodeConfig;
 use crate::world::serve::{served_config, ServerThread};
-use guest::tidscript::{ScriptCtxtInfo, StepResult};
+use guest_proto::tidscript::{ScriptCtxtInfo, StepResult};
 
 /// hfi1 module parameters (hfi1-probe.md's recommendation).
 pub const HFI1_PARAMS: &str = "loopback=1 num_vls=1 num_sdma=1 krcvqs=1 num_user_contexts=4";
@@ -173,7 +173,7 @@ pub fn run(opts: &QemuOptions, out: &mut dyn Write) -> Result<KdrvReport, String
 }
 
 fn on_line(line: &str, t: f64, r: &mut KdrvReport, verbose: bool, out: &mut dyn Write) {
-    let Some((kind, rest)) = guest::report::parse(line) else {
+    let Some((kind, rest)) = guest_proto::report::parse(line) else {
         if verbose || line.starts_with("qemu stderr") || line.contains("hfi1") {
             let _ = writeln!(out, "  | {line}");
         }
@@ -268,7 +268,7 @@ fn check(r: &mut KdrvReport, log: &[(u32, u64)]) {
     if r.sdma_states.is_empty() || r.sdma_states.iter().any(|s| s != "s99_Running") {
         r.failures.push(format!("SDMA engines not running: {:?}", r.sdma_states));
     }
-    let n = guest::tidscript::standard().len();
+    let n = guest_proto::tidscript::standard().len();
     if r.steps.len() != n {
         r.failures.push(format!("the guest ran {} of {n} script steps", r.steps.len()));
         return;

@@ -2,7 +2,7 @@
 //!
 //! A point is a [`PointConfig`]: the node ([`NodeConfig`]: `policy`, `device.*`, `peer.*`,
 //! `ctxt.*`, `rndv.*`, `host.*`, `mem_mib`, `memlock`, `cache_size_mb`, `tid_cache_entries`,
-//! `tid_cache_eviction`), the workload (`workload.*`, [`Workload`]) and the draws' `seed`.
+//! `tid_cache_eviction`), the workload (`workload.*`, [`PointWorkload`]) and the draws' `seed`.
 //! Every field is reachable by its dotted path; the tree is the serde form of the defaults, so
 //! a path exists exactly when the configuration has that field. Values are checked by
 //! deserializing the whole configuration again after each change.
@@ -13,7 +13,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::workload::Workload;
+use super::workload::PointWorkload;
 use crate::harness::scenario::units::ByteSize;
 use crate::world::node::NodeConfig;
 
@@ -23,14 +23,14 @@ pub struct PointConfig {
     /// The node.
     pub node: NodeConfig,
     /// The workload.
-    pub workload: Workload,
+    pub workload: PointWorkload,
     /// Seed of the workload's draws (reuse, invalidations, random contiguity).
     pub seed: u64,
 }
 
 impl Default for PointConfig {
     fn default() -> Self {
-        Self { node: NodeConfig::default(), workload: Workload::default(), seed: 1 }
+        Self { node: NodeConfig::default(), workload: PointWorkload::default(), seed: 1 }
     }
 }
 
@@ -168,7 +168,7 @@ impl Tree {
         let workload = root.remove("workload").unwrap_or(Value::Null);
         let seed = root.remove("seed").unwrap_or(Value::Null);
         let node: NodeConfig = serde_json::from_value(Value::Object(root)).map_err(reword)?;
-        let workload: Workload = serde_json::from_value(workload).map_err(reword)?;
+        let workload: PointWorkload = serde_json::from_value(workload).map_err(reword)?;
         let seed: u64 = serde_json::from_value(seed).map_err(reword)?;
         Ok(PointConfig { node, workload, seed })
     }

@@ -159,6 +159,6 @@ pub use load::{load_dir, load_file, parse_str, ErrorKind, ScenarioError};
 pub(crate) use load::{parse_checked, read_text};
 pub use schema::{
     Contiguity, Corruption, Count, Expect, Expectation, Fault, FaultKind, FaultPoint, FieldError,
-    Memlock, Memory, MessageSpec, Reuse, Scenario, Workload,
+    Memlock, Memory, MessageSpec, Reuse, Scenario, ScenarioWorkload,
 };
 pub use units::{ByteSize, GIB, KIB, MIB};

@@ -36,7 +36,7 @@ pub struct Scenario {
     pub memory: Memory,
     /// What the receiver does (`[workload]`).
     #[serde(default)]
-    pub workload: Workload,
+    pub workload: ScenarioWorkload,
     /// Faults to inject (`[[fault]]`), in file order.
     #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<Fault>,
@@ -216,13 +216,13 @@ impl<'de> Deserialize<'de> for Contiguity {
 /// `[workload]`: the receiver's buffers and the messages it receives into them.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Workload {
+pub struct ScenarioWorkload {
     /// Receive buffers, `1..=64` (default 1).
     pub buffers: u32,
     /// Size of each buffer: a multiple of 4 KiB in `4KiB..=64MiB` (default 1 MiB).
     pub buffer_size: ByteSize,
     /// Receives outstanding at once, `1..=buffers` (default: `buffers`); see
-    /// [`Workload::in_flight`].
+    /// [`ScenarioWorkload::in_flight`].
     #[serde(rename = "in_flight", skip_serializing_if = "Option::is_none")]
     pub in_flight_limit: Option<u32>,
     /// Rendezvous window, `4KiB..=4MiB` (default 128 KiB, PSM2_MQ_RNDV_HFI_WINDOW).
@@ -240,9 +240,9 @@ pub struct Workload {
     pub messages: Vec<MessageSpec>,
 }
 
-impl Default for Workload {
+impl Default for ScenarioWorkload {
     fn default() -> Self {
-        Workload {
+        ScenarioWorkload {
             buffers: 1,
             buffer_size: ByteSize(MIB),
             in_flight_limit: None,
@@ -256,7 +256,7 @@ impl Default for Workload {
     }
 }
 
-impl Workload {
+impl ScenarioWorkload {
     /// Receives outstanding at once: `in_flight`, or `buffers` when not given.
     pub fn in_flight(&self) -> u32 {
         self.in_flight_limit.unwrap_or(self.buffers)
@@ -738,7 +738,7 @@ impl Memory {
     }
 }
 
-impl Workload {
+impl ScenarioWorkload {
     fn validate(&self) -> Result<(), FieldError> {
         in_range("workload.buffers", self.buffers, 1, 64, num)?;
         in_range(
@@ -787,7 +787,12 @@ impl Workload {
 }
 
 impl Fault {
-    fn validate(&self, at: &str, workload: &Workload, total: u64) -> Result<(), FieldError> {
+    fn validate(
+        &self,
+        at: &str,
+        workload: &ScenarioWorkload,
+        total: u64,
+    ) -> Result<(), FieldError> {
         let kind = self.kind;
         if !kind.points().contains(&self.at) {
             let allowed: Vec<&str> = kind.points().iter().map(|p| p.name()).collect();
