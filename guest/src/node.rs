@@ -41,7 +41,7 @@ pub struct GuestConfig {
 }
 
 impl GuestConfig {
-    /// Defaults for `policy`, matching `scenarios::NodeConfig::default()`.
+    /// Defaults for `policy`, matching `scenarios::world::node::NodeConfig::default()`.
     pub fn new(policy: Policy) -> Self {
         Self {
             policy,

@@ -1,5 +1,5 @@
 //! One receiving endpoint of the simulated world: the driver's generic
-//! [`Endpoint`](driver::endpoint::Endpoint) (HFI, receive context, kernel-side TID state, the
+//! [`Endpoint`] (HFI, receive context, kernel-side TID state, the
 //! user library's receiver and TID cache) for the simulated [`Process`] whose buffers receive
 //! the data, over the in-process transport (the world: device + remote sender) or the
 //! vfio-user socket. [`Node`] only chooses those, and adds the world's hooks ([`NodeHooks`]:
