@@ -11,12 +11,12 @@
 //! - [`workload`]: the demo workload (`driver::endpoint::demo`, the same as `hfi-sim demo`)
 //!   with the guest's rows, and the cost probes (guest MMIO, TID_UPDATE miss vs cache hit);
 //! - [`hfi1_cdev`]: the upstream hfi1 driver's character device, which the TID script of the
-//!   differential check (`guest_proto::tidscript`) drives.
+//!   differential check (`guest_proto::tidscript`) drives;
+//! - [`opa_sm`] over [`umad`]: a minimal subnet manager that takes the upstream driver's port
+//!   from Init to Active (tier B).
 //!
 //! The result lines the host reads from the serial console and the TID script are
 //! `guest_proto`'s, shared with the host.
-//! - [`opa_sm`] over [`umad`]: a minimal subnet manager that takes the upstream driver's port
-//!   from Init to Active (tier B).
 //!
 //! The only unsafe code is the hfi1 ioctls in [`hfi1_cdev`] and the umad ioctls and poll in
 //! [`umad`]. No dependency on the device model.

@@ -112,3 +112,45 @@ impl QemuArgs {
         Ok(r.passed())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn parse(args: &[&str]) -> Result<QemuArgs, clap::Error> {
+        let argv = ["hfi-sim", "qemu"].iter().chain(args).copied();
+        match Cli::try_parse_from(argv)?.command {
+            Command::Qemu(a) => Ok(a),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_chosen_run() {
+        let o = parse(&[]).unwrap().options();
+        assert_eq!((o.work, o.timeout), (PathBuf::from("out/qemu"), Duration::from_secs(240)));
+        let o = parse(&["--kernel-driver"]).unwrap().options();
+        assert_eq!((o.work, o.timeout), (kdrv::default_work(), kdrv::DEFAULT_TIMEOUT));
+        let o = parse(&["--out", "x", "--kernel-driver", "--timeout", "0"]).unwrap().options();
+        assert_eq!((o.work, o.timeout), (PathBuf::from("x"), Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn values_are_checked_and_clamped() {
+        let o = parse(&["--sizes", "4096,65536", "--repeats", "0", "--buffers", "99"]).unwrap();
+        let o = o.options();
+        assert_eq!((o.sizes, o.repeats, o.buffers), (vec![4096, 65536], 1, 64));
+        for bad in
+            [["--sizes", "0"], ["--sizes", "16777217"], ["--sizes", "1,x"], ["--accel", "hvf"]]
+        {
+            assert_eq!(parse(&bad).unwrap_err().exit_code(), 2, "{bad:?}");
+        }
+        assert_eq!(parse(&["--accel", "tcg"]).unwrap().options().accel.as_deref(), Some("tcg"));
+        // The last of a repeated flag wins.
+        let o = parse(&["--sizes", "1", "--sizes", "2"]).unwrap().options();
+        assert_eq!(o.sizes, vec![2]);
+    }
+}

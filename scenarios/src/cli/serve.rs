@@ -55,3 +55,17 @@ impl ServeArgs {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_ids_are_hexadecimal() {
+        assert_eq!(parse_device_id("0x24f1"), Ok(0x24f1));
+        assert_eq!(parse_device_id("0X24F0"), Ok(0x24f0));
+        assert_eq!(parse_device_id("24f0"), Ok(0x24f0));
+        assert!(parse_device_id("0x10000").is_err());
+        assert!(parse_device_id("zz").is_err());
+    }
+}

@@ -154,3 +154,29 @@ impl StudyArgs {
         Ok(failed.is_empty())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn set_is_repeatable_and_parsed_as_toml() {
+        let argv = ["hfi-sim", "study", "x.toml", "--set", "workload.messages=8"];
+        let cli = Cli::try_parse_from(argv.iter().chain(&["--set", "host.iommu=strict"]));
+        let Command::Study(a) = cli.unwrap().command else { panic!("not study") };
+        let o = a.options();
+        assert_eq!(o.out, std::path::PathBuf::from("out/study"));
+        assert_eq!(
+            o.overrides,
+            vec![
+                ("workload.messages".to_string(), serde_json::json!(8)),
+                ("host.iommu".to_string(), serde_json::json!("strict")),
+            ]
+        );
+        assert!(Cli::try_parse_from(["hfi-sim", "study", "x.toml", "--set", "novalue"]).is_err());
+        assert!(Cli::try_parse_from(["hfi-sim", "study"]).is_err());
+        assert!(Cli::try_parse_from(["hfi-sim", "study", "a.toml", "b.toml"]).is_err());
+    }
+}
