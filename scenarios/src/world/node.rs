@@ -11,9 +11,7 @@ use std::cell::RefCell;
 use std::ops::{Deref, DerefMut};
 use std::rc::Rc;
 
-use driver::endpoint::{
-    Delivery, Endpoint, EndpointConfig, EndpointError, EndpointHooks, EndpointProcess, Held, Pacing,
-};
+use driver::endpoint::{Endpoint, EndpointConfig, EndpointError, EndpointHooks, Pacing};
 use driver::hw::CtxtConfig;
 use driver::recv::{Completion, Receiver, RecvError, RemoteAddr};
 use driver::transport::Transport;
@@ -177,20 +175,6 @@ impl EndpointHooks for NodeHooks {
         }
         self.rhq_seen = rx.stats.rhq_entries;
         self.cache_seen = (s.tid_free_calls, s.acquires);
-    }
-}
-
-impl EndpointProcess for Process {
-    const DELIVERY: Delivery = Delivery::AfterCalls;
-    fn take_invalidations(&mut self, _wait_ms: u64) -> Vec<mmu::Invalidation> {
-        std::mem::take(&mut self.pending_invalidations)
-    }
-    fn held(&self) -> Held {
-        Held {
-            pins: self.space.total_pins(),
-            pinned_vm: self.space.pinned_vm(),
-            dma_maps: self.space.dma_maps_live(),
-        }
     }
 }
 
