@@ -26,7 +26,7 @@ fn fail(what: &str, e: impl std::fmt::Display) -> ! {
     std::process::exit(1);
 }
 
-/// The shared fixture (`scenarios::workloads::filled`), exiting on a setup failure.
+/// The shared fixture (`scenarios::perf::workloads::filled`), exiting on a setup failure.
 fn filled(tid_limit: u32, n: u64, stride: u64, len: u32) -> (ModelFd, TidCache) {
     match hfi_benches::filled(tid_limit, n, stride, len) {
         Ok(v) => v,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use driver::transport::vfio_user::VfioUserTransport;
 use driver::transport::Transport;
-use scenarios::node::{NodeConfig, DMA_BASE, PROCESS_BASE};
+use scenarios::world::node::{NodeConfig, DMA_BASE, PROCESS_BASE};
 
 const ROUNDS: u32 = 20_000;
 
@@ -42,7 +42,7 @@ fn socket(c: &mut Criterion) {
     let sock = std::env::temp_dir().join(format!("hfi-sim-bench-{}.sock", std::process::id()));
     let cfg = NodeConfig { mem_mib: 256, ..Default::default() };
     let s2 = sock.clone();
-    let server = std::thread::spawn(move || scenarios::serve::run(&s2, &cfg));
+    let server = std::thread::spawn(move || scenarios::world::serve::run(&s2, &cfg));
     let t0 = Instant::now();
     while !sock.exists() && t0.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(5));

@@ -13,7 +13,7 @@ use driver::put_tid::RecordingWriter;
 use driver::tid::{TidConfig, TidContext};
 use driver::{CtxtInfo, Policy};
 use mmu::{AddressSpace, Contiguity, OwnerId, SharedFramePool};
-use scenarios::demo::{self, DemoConfig};
+use scenarios::harness::demo::{self, DemoConfig};
 
 fn tid_update(c: &mut Criterion) {
     let mut g = c.benchmark_group("tid");

@@ -1,5 +1,5 @@
-//! Workloads of the criterion benches: they live in `scenarios::workloads` (also used by
+//! Workloads of the criterion benches: they live in `scenarios::perf::workloads` (also used by
 //! `hfi-sim perf`) and are re-exported here.
 #![forbid(unsafe_code)]
 
-pub use scenarios::workloads::*;
+pub use scenarios::perf::workloads::*;

@@ -7,7 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
 
-use crate::tidscript::{ScriptCtxtInfo, ScriptFd};
+use guest_proto::tidscript::{ScriptCtxtInfo, ScriptFd};
 
 /// `IB_IOCTL_MAGIC` / `RDMA_IOCTL_MAGIC`.
 const MAGIC: u64 = 0x1b;

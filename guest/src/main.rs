@@ -6,12 +6,13 @@
 //! [--probe-rounds N] [--bdf DDDD:BB:DD.F]`; `hfi-guest tid-script [DEV]` (the upstream
 //! driver's TID ioctls); `hfi-guest sm-bringup [DEV]` (Init → Armed → Active through umad).
 
+use driver::endpoint::demo::DemoConfig;
 use driver::Policy;
-use guest::report;
-use guest::workload::{self, GuestWorkload};
+use guest::workload;
+use guest_proto::report;
 
-fn parse_args() -> Result<(GuestWorkload, u32, Option<String>), String> {
-    let mut w = GuestWorkload::default();
+fn parse_args() -> Result<(DemoConfig, u32, Option<String>), String> {
+    let mut w = DemoConfig::small();
     let mut rounds = 200;
     let mut bdf = None;
     let mut args = std::env::args().skip(1);
@@ -42,7 +43,7 @@ fn parse_args() -> Result<(GuestWorkload, u32, Option<String>), String> {
 /// `hfi-guest tid-script [DEV]`: the differential check's TID script against the upstream
 /// hfi1 driver's character device (default `/dev/hfi1_0`).
 fn tid_script(dev: &str) -> bool {
-    use guest::tidscript::{self, ScriptFd};
+    use guest_proto::tidscript::{self, ScriptFd};
     let mut fd = match guest::hfi1_cdev::Hfi1Cdev::open(dev) {
         Ok(f) => f,
         Err(e) => {

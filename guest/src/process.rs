@@ -3,9 +3,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use driver::endpoint::demo::DemoProcess;
+use driver::endpoint::{Delivery, Endpoint, EndpointHooks, EndpointProcess, Held};
 use driver::transport::linux_vfio::VfioContainer;
+use driver::transport::Transport;
 use mmu::linux::{AnonBuffer, LinuxMemory};
-use mmu::PinDma;
+use mmu::{Contiguity, PinDma};
+
+use crate::node::GuestError;
 
 /// The real memory backend over the device's VFIO container.
 pub type Memory = LinuxMemory<Arc<VfioContainer>>;
@@ -79,6 +84,43 @@ impl RealProcess {
     }
 }
 
+impl EndpointProcess for RealProcess {
+    const DELIVERY: Delivery = Delivery::BeforeCalls;
+    fn take_invalidations(&mut self, wait_ms: u64) -> Vec<mmu::Invalidation> {
+        self.mem.take_invalidations(wait_ms)
+    }
+    fn held(&self) -> Held {
+        Held {
+            pins: self.mem.total_pins(),
+            pinned_vm: self.mem.pinned_vm(),
+            dma_maps: self.mem.live_maps() as u64,
+        }
+    }
+    fn after_progress(&mut self) {
+        self.sample();
+    }
+}
+
+impl DemoProcess for RealProcess {
+    type Error = GuestError;
+    fn alloc(&mut self, len: u64, _layout: Contiguity) -> Result<u64, GuestError> {
+        Ok(RealProcess::alloc(self, len)?)
+    }
+    fn holds(&self, va: u64, data: &[u8]) -> Result<bool, GuestError> {
+        Ok(self.read(va, data.len()).as_deref() == Some(data))
+    }
+    fn free<T: Transport, H: EndpointHooks>(
+        ep: &mut Endpoint<T, Self, H>,
+        va: u64,
+        _len: u64,
+        notice_ms: u64,
+    ) -> Result<usize, GuestError> {
+        // The application frees the buffer; userfaultfd reports the unmap to the driver.
+        RealProcess::free(&mut ep.proc, va)?;
+        Ok(ep.deliver_reported(notice_ms))
+    }
+}
+
 impl driver::recv::UserProcess for RealProcess {
     fn pin_dma(&mut self) -> &mut dyn PinDma {
         &mut self.mem
@@ -102,7 +144,7 @@ impl ScriptMem {
     }
 }
 
-impl crate::tidscript::ScriptMemory for ScriptMem {
+impl guest_proto::tidscript::ScriptMemory for ScriptMem {
     fn alloc(&mut self, pages: u64) -> Result<u64, String> {
         let b = AnonBuffer::new(pages * 4096).map_err(|e| e.to_string())?;
         for p in 0..pages {
@@ -133,8 +175,8 @@ pub struct KernelTarget {
     pub mem: ScriptMem,
 }
 
-impl crate::tidscript::ScriptFd for KernelTarget {
-    fn ctxt_info(&mut self) -> Result<crate::tidscript::ScriptCtxtInfo, i32> {
+impl guest_proto::tidscript::ScriptFd for KernelTarget {
+    fn ctxt_info(&mut self) -> Result<guest_proto::tidscript::ScriptCtxtInfo, i32> {
         self.fd.ctxt_info()
     }
     fn tid_update(&mut self, va: u64, len: u32) -> Result<(Vec<u32>, u32), i32> {
@@ -148,7 +190,7 @@ impl crate::tidscript::ScriptFd for KernelTarget {
     }
 }
 
-impl crate::tidscript::ScriptMemory for KernelTarget {
+impl guest_proto::tidscript::ScriptMemory for KernelTarget {
     fn alloc(&mut self, pages: u64) -> Result<u64, String> {
         self.mem.alloc(pages)
     }

@@ -1,10 +1,13 @@
-//! The demo workload in the guest (the same shape as `hfi-sim demo`): buffer reuse under each
-//! caching policy, a buffer freed with `munmap` while its transfer is in flight, and the cost
-//! probes (guest MMIO, TID_UPDATE miss vs cache hit). Every completed payload is compared
-//! byte for byte with `hfi_abi::psm::pattern`.
+//! The demo workload in the guest: the same workload as `hfi-sim demo`
+//! ([`driver::endpoint::demo`]: buffer reuse under each caching policy, a buffer freed with
+//! `munmap` while its transfer is in flight) on a [`GuestNode`] in real time, with its rows in
+//! the guest's terms; and the cost probes (guest MMIO, TID_UPDATE miss vs cache hit). Every
+//! completed payload is compared byte for byte with `hfi_abi::psm::pattern`.
 
 use std::time::Instant;
 
+use driver::endpoint::demo::{self as demo, DemoConfig, DemoPacing, Tally};
+use driver::endpoint::TeardownReport;
 use driver::hw::MmioRcvArray;
 use driver::tid::FdBinding;
 use driver::transport::Transport;
@@ -12,28 +15,17 @@ use driver::{HfiFd, Policy};
 use mmu::PinDma;
 use serde::Serialize;
 
-use driver::endpoint::TeardownReport;
-
 use crate::node::{GuestConfig, GuestError, GuestNode};
 
-/// Workload parameters.
-#[derive(Clone, Debug, Serialize)]
-pub struct GuestWorkload {
-    /// Message sizes (bytes), each received `repeats` times.
-    pub sizes: Vec<u64>,
-    /// Messages per size.
-    pub repeats: u32,
-    /// Buffers reused round-robin (= messages in flight).
-    pub buffers: u32,
-    /// Payload seed.
-    pub seed: u64,
-}
-
-impl Default for GuestWorkload {
-    fn default() -> Self {
-        Self { sizes: vec![64 << 10, 256 << 10, 1 << 20], repeats: 8, buffers: 1, seed: 1 }
-    }
-}
+/// The demo's pacing in real time: a minute per receive loop and for the freed message's
+/// first two windows (polled back to back), up to 2 s for userfaultfd to report the munmap.
+pub const PACING: DemoPacing = DemoPacing {
+    run_budget_ns: 60_000_000_000,
+    windows_budget_ns: 60_000_000_000,
+    pause_ns: None,
+    settle_rounds: 0,
+    notice_ms: 2_000,
+};
 
 /// One run's result.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -96,8 +88,12 @@ fn now() -> Instant {
     Instant::now()
 }
 
-fn finish(node: &mut GuestNode, row: &mut GuestRow, t0: Instant) -> Result<(), GuestError> {
-    row.elapsed_us = t0.elapsed().as_secs_f64() * 1e6;
+fn finish(node: &mut GuestNode, t: Tally, row: &mut GuestRow) -> Result<(), GuestError> {
+    row.elapsed_us = node.now_ns().saturating_sub(t.start_ns) as f64 / 1e3;
+    row.messages = t.messages;
+    row.bytes = t.bytes;
+    row.failed = t.failed;
+    row.data_ok = t.data_ok;
     let s = node.rx.cache.stats();
     row.tid_updates = s.tid_update_calls;
     row.tid_frees = s.tid_free_calls;
@@ -111,7 +107,7 @@ fn finish(node: &mut GuestNode, row: &mut GuestRow, t0: Instant) -> Result<(), G
     row.notifier_calls = node.proc.mem.stats.invalidations;
     row.iommu_maps = node.proc.mem.stats.iommu_maps;
     row.iommu_unmaps = node.proc.mem.stats.iommu_unmaps;
-    row.leftovers = node.leftovers();
+    row.leftovers = node.teardown_report();
     Ok(())
 }
 
@@ -121,7 +117,7 @@ fn finish(node: &mut GuestNode, row: &mut GuestRow, t0: Instant) -> Result<(), G
 pub fn reuse(
     bdf: &str,
     policy: Policy,
-    w: &GuestWorkload,
+    w: &DemoConfig,
     name: &str,
     intr: bool,
 ) -> Result<GuestRow, GuestError> {
@@ -134,86 +130,23 @@ pub fn reuse(
         cfg.ctxt.intr_timeout = 10;
     }
     let mut node = GuestNode::open(bdf, &cfg)?;
-    let max = w.sizes.iter().copied().max().unwrap_or(1 << 20);
-    let bufs: Vec<u64> =
-        (0..w.buffers.max(1)).map(|_| node.proc.alloc(max)).collect::<Result<_, _>>()?;
+    let t = demo::reuse(&mut node.ep, w, &PACING)?;
     let mut row =
         GuestRow { policy: policy.name().into(), workload: name.into(), ..Default::default() };
-    let t0 = now();
-    let mut msg = 0u32;
-    let nbuf = bufs.len() as u32;
-    for &size in &w.sizes {
-        for batch in 0..w.repeats.div_ceil(nbuf) {
-            let mut sent = Vec::new();
-            for (b, &va) in bufs.iter().enumerate() {
-                if batch * nbuf + b as u32 >= w.repeats {
-                    break;
-                }
-                node.request(msg, va, size as u32, w.seed as u32)?;
-                sent.push((msg, va));
-                msg += 1;
-            }
-            let done = node.run(60_000)?;
-            for (id, va) in sent {
-                match done.iter().find(|c| c.msg_id == id) {
-                    Some(c) if c.ok => {
-                        row.messages += 1;
-                        row.bytes += size;
-                        let want = hfi_abi::psm::pattern(w.seed as u32, id, size as usize);
-                        let same = node.proc.read(va, size as usize).as_deref() == Some(&want[..]);
-                        row.data_ok = Some(row.data_ok.unwrap_or(true) && same);
-                    }
-                    Some(c) => row.failed.push(format!("msg {id}: {}", c.reason)),
-                    None => row.failed.push(format!("msg {id}: did not complete")),
-                }
-            }
-        }
-    }
-    finish(&mut node, &mut row, t0)?;
+    finish(&mut node, t, &mut row)?;
     Ok(row)
 }
 
 /// A 2 MiB message whose buffer the application munmaps after two windows landed.
-pub fn free_in_flight(
-    bdf: &str,
-    policy: Policy,
-    w: &GuestWorkload,
-) -> Result<GuestRow, GuestError> {
+pub fn free_in_flight(bdf: &str, policy: Policy, w: &DemoConfig) -> Result<GuestRow, GuestError> {
     let mut node = GuestNode::open(bdf, &GuestConfig::new(policy))?;
-    let len = 2u64 << 20;
-    let va = node.proc.alloc(len)?;
+    let t = demo::free_in_flight(&mut node.ep, w, &PACING)?;
     let mut row = GuestRow {
         policy: policy.name().into(),
         workload: "free-in-flight".into(),
         ..Default::default()
     };
-    let t0 = now();
-    node.request(7, va, len as u32, w.seed as u32)?;
-    let mut done = Vec::new();
-    let deadline = node.hfi.transport().now_ns() + 60_000_000_000;
-    while node.rx.stats.windows < 2
-        && node.rx.pending() > 0
-        && node.hfi.transport().now_ns() < deadline
-    {
-        done.extend(node.progress()?);
-    }
-    // The application frees the buffer; userfaultfd reports the unmap to the driver.
-    node.proc.free(va)?;
-    let delivered = node.deliver_invalidations(if policy == Policy::NoCache { 0 } else { 2_000 });
-    if delivered == 0 && policy != Policy::NoCache {
-        row.failed.push("no invalidation arrived for the munmap".into());
-    }
-    done.extend(node.run(60_000)?);
-    match done.iter().find(|c| c.msg_id == 7) {
-        Some(c) if c.ok => {
-            row.messages = 1;
-            row.bytes = c.bytes;
-            row.failed.push("completed into pages the application had freed".into());
-        }
-        Some(c) => row.failed.push(c.reason.clone()),
-        None => row.failed.push("did not complete".into()),
-    }
-    finish(&mut node, &mut row, t0)?;
+    finish(&mut node, t, &mut row)?;
     Ok(row)
 }
 
@@ -243,7 +176,8 @@ pub struct GuestCosts {
 /// Measures guest MMIO and TID registration costs on a fresh node.
 pub fn measure(bdf: &str, rounds: u32) -> Result<GuestCosts, GuestError> {
     let rounds = rounds.max(1);
-    let mut node = GuestNode::open(bdf, &GuestConfig::new(Policy::V2023))?;
+    let mut guest = GuestNode::open(bdf, &GuestConfig::new(Policy::V2023))?;
+    let node = &mut guest.ep;
     let mut c = GuestCosts { bar_mapped: node.hfi.transport().bar_mapped(), ..Default::default() };
     let t = now();
     for _ in 0..rounds {
@@ -280,7 +214,7 @@ pub fn measure(bdf: &str, rounds: u32) -> Result<GuestCosts, GuestError> {
             free += t.elapsed().as_secs_f64();
         }
         node.proc.free(va)?;
-        node.deliver_invalidations(0);
+        node.deliver_reported(0);
     }
     let n = f64::from(rounds.min(16));
     c.tid_update_us = upd * 1e6 / n;

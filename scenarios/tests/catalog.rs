@@ -5,8 +5,8 @@
 
 #[test]
 fn every_bug_caught_no_false_positive() {
-    let rows = scenarios::catalog::run();
-    let table = scenarios::catalog::table(&rows);
+    let rows = scenarios::harness::catalog::run();
+    let table = scenarios::harness::catalog::table(&rows);
     assert_eq!(rows.len(), 11);
     for r in &rows {
         assert!(r.caught, "{} not caught\n{table}", r.bug);

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)] // test code: a panic is a failure
 
-use scenarios::demo::{self, DemoConfig, DemoRow};
+use scenarios::harness::demo::{self, DemoConfig, DemoRow};
 
 fn quick() -> DemoConfig {
     DemoConfig { sizes: vec![64 << 10, 1 << 20], repeats: 8, ..Default::default() }

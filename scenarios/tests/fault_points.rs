@@ -8,9 +8,9 @@
 
 use driver::Policy;
 use mmu::Contiguity;
-use scenarios::link_faults::{Corruption, PacketFault, PacketFaultKind};
-use scenarios::node::{Node, NodeConfig};
-use scenarios::process::MemOp;
+use scenarios::world::link_faults::{Corruption, PacketFault, PacketFaultKind};
+use scenarios::world::node::{Node, NodeConfig};
+use scenarios::world::process::MemOp;
 
 const LEN: u64 = 1 << 20;
 

@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use scenarios::runner;
-use scenarios::scenario;
+use scenarios::harness::runner;
+use scenarios::harness::scenario;
 
 #[test]
 fn library_passes_and_is_deterministic() {
@@ -37,7 +37,7 @@ fn trace_has_every_event_kind() {
     let fired = r.trace.iter().find(|e| e.name.ends_with("(fired)")).unwrap().ts;
     let inval = r.trace.iter().find(|e| e.cat == "invalidate").unwrap().ts;
     assert!(inval >= fired);
-    let json = scenarios::trace::to_json(&[("x".into(), r.trace.clone())]);
+    let json = scenarios::world::trace::to_json(&[("x".into(), r.trace.clone())]);
     assert!(json["traceEvents"].as_array().unwrap().len() > r.trace.len());
     // Without tracing nothing is recorded.
     assert!(runner::run_one(&s, driver::Policy::Seed).unwrap().trace.is_empty());

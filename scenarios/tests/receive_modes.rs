@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use driver::hw::CtxtConfig;
 use mmu::Contiguity;
-use scenarios::node::{Node, NodeConfig};
+use scenarios::world::node::{Node, NodeConfig};
 
 fn run(ctxt: CtxtConfig) {
     let mut n = Node::new(&NodeConfig { ctxt, ..Default::default() }).unwrap();

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use scenarios::scenario::{
+use scenarios::harness::scenario::{
     self, ByteSize, Contiguity, Corruption, Count, ErrorKind, FaultKind, FaultPoint, Memlock,
     Policy, Reuse, Scenario, MIB,
 };
@@ -71,7 +71,7 @@ fn every_library_file_parses() {
 
 #[test]
 fn the_module_doc_example_parses() {
-    let doc = include_str!("../src/scenario/mod.rs");
+    let doc = include_str!("../src/harness/scenario/mod.rs");
     let after = doc.split("//! # Example").nth(1).unwrap();
     let block = after.split("//! ```toml\n").nth(1).unwrap().split("//! ```\n").next().unwrap();
     let text: String = block

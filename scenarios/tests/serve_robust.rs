@@ -10,12 +10,12 @@ use std::os::unix::net::UnixStream;
 
 use driver::Policy;
 use mmu::Contiguity;
-use scenarios::node::NodeConfig;
+use scenarios::world::node::NodeConfig;
 use serve_common::Server;
 
 fn one_message_ok(server: &Server, seed: u32) {
     let cfg = NodeConfig { policy: Policy::V2023, ..Default::default() };
-    let mut node = scenarios::serve::connect_node(&server.socket, &cfg).unwrap();
+    let mut node = scenarios::world::serve::connect_node(&server.socket, &cfg).unwrap();
     let len = 1usize << 20;
     let va = node.alloc(len as u64, Contiguity::Contiguous).unwrap();
     node.request(1, va, len as u32, seed).unwrap();
@@ -29,7 +29,7 @@ fn client_dropped_mid_transfer_then_new_client_served() {
     let mut server = Server::start();
     {
         let cfg = NodeConfig::default();
-        let mut node = scenarios::serve::connect_node(&server.socket, &cfg).unwrap();
+        let mut node = scenarios::world::serve::connect_node(&server.socket, &cfg).unwrap();
         let va = node.alloc(4 << 20, Contiguity::Contiguous).unwrap();
         node.request(5, va, 4 << 20, 3).unwrap();
         for _ in 0..3 {

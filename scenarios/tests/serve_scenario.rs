@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use scenarios::node::NodeConfig;
+use scenarios::world::node::NodeConfig;
 
 #[test]
 fn bad_scenario_is_refused_with_one_line() {
@@ -45,10 +45,12 @@ fn good_scenario_configures_the_served_device() {
         assert!(t0.elapsed() < Duration::from_secs(10), "server did not come up");
         std::thread::sleep(Duration::from_millis(5));
     }
-    let s = scenarios::scenario::load_file(&lib).unwrap();
-    let cfg =
-        NodeConfig { mem_mib: 256, ..scenarios::runner::node_config(&s, driver::Policy::Seed) };
-    let mut n = scenarios::serve::connect_node(&sock, &cfg).unwrap();
+    let s = scenarios::harness::scenario::load_file(&lib).unwrap();
+    let cfg = NodeConfig {
+        mem_mib: 256,
+        ..scenarios::harness::runner::node_config(&s, driver::Policy::Seed)
+    };
+    let mut n = scenarios::world::serve::connect_node(&sock, &cfg).unwrap();
     let va = n.alloc(1 << 20, mmu::Contiguity::Scattered).unwrap();
     n.request(1, va, 1 << 20, 5).unwrap();
     let done = n.run(2_000_000_000).unwrap();

@@ -8,7 +8,7 @@ mod serve_common;
 use driver::transport::Transport;
 use driver::Policy;
 use mmu::Contiguity;
-use scenarios::node::{Node, NodeConfig};
+use scenarios::world::node::{Node, NodeConfig};
 use serve_common::Server;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -80,7 +80,7 @@ fn demo_workload_over_socket_matches_in_process() {
         let cfg = NodeConfig { policy, ..Default::default() };
         let mut local = Node::new(&cfg).unwrap();
         let want = workload(&mut local, 7, 10_000_000);
-        let mut remote = scenarios::serve::connect_node(&server.socket, &cfg).unwrap();
+        let mut remote = scenarios::world::serve::connect_node(&server.socket, &cfg).unwrap();
         assert!(remote.dma.is_none());
         let got = workload(&mut remote, 7, 30_000_000_000);
         remote.hfi.transport().shutdown();

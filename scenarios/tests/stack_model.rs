@@ -11,7 +11,7 @@ use std::sync::Arc;
 use driver::Policy;
 use mmu::{Contiguity, Va};
 use proptest::prelude::*;
-use scenarios::node::{Node, NodeConfig};
+use scenarios::world::node::{Node, NodeConfig};
 
 const BUF: u64 = 1 << 20;
 const NBUF: usize = 3;

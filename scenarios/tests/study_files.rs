@@ -86,13 +86,13 @@ filter = { "workload.message_size" = 4096 }
     let p = &pts[29];
     assert_eq!(p.config.node.policy, driver::Policy::V2023);
     assert_eq!(p.config.workload.message_size.bytes(), 65536);
-    assert_eq!(p.config.node.host.iommu, scenarios::host_costs::IommuMode::Lazy);
+    assert_eq!(p.config.node.host.iommu, scenarios::world::host_costs::IommuMode::Lazy);
     assert_eq!(p.config.seed, 7);
     assert_eq!(p.file_stem(), "p029-workload.message_size-65536-workload.reuse-1.0-policy-v2023");
     // --set overrides the base; a swept parameter cannot be overridden; --seed replaces.
     let set = [parse_override("host.iommu=strict").unwrap()];
     let pts = study::sweep::points(&s, &set, Some(3)).unwrap();
-    assert_eq!(pts[0].config.node.host.iommu, scenarios::host_costs::IommuMode::Strict);
+    assert_eq!(pts[0].config.node.host.iommu, scenarios::world::host_costs::IommuMode::Strict);
     assert_eq!(pts[0].config.seed, 3);
     let e = study::sweep::points(&s, &[parse_override("policy=seed").unwrap()], None).unwrap_err();
     assert!(e.contains("sweeps this parameter"), "{e}");

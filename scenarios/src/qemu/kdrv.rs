@@ -12,7 +12,7 @@
 //! without device shutdown ([`GuestEnd::Restart`]).
 //! Soft lock-ups and hung tasks panic the guest (`panic=-1` ends QEMU); the whole run has a
 //! deadline. The host then replays the script through our driver and compares
-//! ([`crate::kdrv::diff`]), and reports the probe time, the CSRs the driver touched (the
+//! ([`crate::qemu::kdrv_diff`]), and reports the probe time, the CSRs the driver touched (the
 //! model's census) and the RcvArray state the kernel left.
 
 use std::io::Write;
@@ -24,11 +24,11 @@ use serde_json::Value;
 
 use super::boot::{boot, default_accel, Machine};
 use super::env::{build_image, GuestEnd, ImageSpec, QemuEnv};
+use super::kdrv_diff::{self, DiffReport};
 use super::run::{prepare, u, QemuOptions};
-use crate::kdrv::diff::{self, DiffReport};
-use crate::node::NodeConfig;
-use crate::serve::{served_config, ServerThread};
-use guest::tidscript::{ScriptCtxtInfo, StepResult};
+use crate::world::node::NodeConfig;
+use crate::world::serve::{served_config, ServerThread};
+use guest_proto::tidscript::{ScriptCtxtInfo, StepResult};
 
 /// hfi1 module parameters (hfi1-probe.md's recommendation).
 pub const HFI1_PARAMS: &str = "loopback=1 num_vls=1 num_sdma=1 krcvqs=1 num_user_contexts=4";
@@ -188,7 +188,7 @@ pub fn run(opts: &QemuOptions, out: &mut dyn Write) -> Result<KdrvReport, String
 }
 
 fn on_line(line: &str, t: f64, r: &mut KdrvReport, verbose: bool, out: &mut dyn Write) {
-    let Some((kind, rest)) = guest::report::parse(line) else {
+    let Some((kind, rest)) = guest_proto::report::parse(line) else {
         if verbose || line.starts_with("qemu stderr") || line.contains("hfi1") {
             let _ = writeln!(out, "  | {line}");
         }
@@ -283,13 +283,13 @@ fn check(r: &mut KdrvReport, log: &[(u32, u64)]) {
     if r.sdma_states.is_empty() || r.sdma_states.iter().any(|s| s != "s99_Running") {
         r.failures.push(format!("SDMA engines not running: {:?}", r.sdma_states));
     }
-    let n = guest::tidscript::standard().len();
+    let n = guest_proto::tidscript::standard().len();
     if r.steps.len() != n {
         r.failures.push(format!("the guest ran {} of {n} script steps", r.steps.len()));
         return;
     }
     match &r.ctxt {
-        Some(ci) => match diff::compare(ci, &r.steps, Some(log)) {
+        Some(ci) => match kdrv_diff::compare(ci, &r.steps, Some(log)) {
             Ok(d) => {
                 if d.differences > 0 {
                     r.failures.push(format!(

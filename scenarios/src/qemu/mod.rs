@@ -14,6 +14,7 @@ pub mod boot;
 pub mod env;
 pub mod initramfs;
 pub mod kdrv;
+pub mod kdrv_diff;
 pub mod psm2;
 pub mod run;
 

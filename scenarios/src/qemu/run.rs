@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use super::boot::{boot, default_accel, Machine};
 use super::env::{build_guest_binary, build_image, GuestEnd, ImageSpec, QemuEnv};
-use crate::demo::{self, DemoConfig};
-use crate::node::NodeConfig;
-use crate::serve::ServerThread;
+use crate::harness::demo::{self, DemoConfig};
+use crate::world::node::NodeConfig;
+use crate::world::serve::ServerThread;
 
 /// Options of a run.
 #[derive(Clone, Debug)]
@@ -37,16 +37,18 @@ pub struct QemuOptions {
 }
 
 impl QemuOptions {
-    /// Defaults: the repo cache, `out/qemu`, 240 s, the guest workload's defaults.
+    /// Defaults: the repo cache, `out/qemu`, 240 s, the guest workload's defaults
+    /// ([`DemoConfig::small`]).
     pub fn new() -> Self {
+        let demo = DemoConfig::small();
         Self {
             cache: super::default_cache(),
             guest_bin: None,
             work: PathBuf::from("out/qemu"),
             timeout: Duration::from_secs(240),
-            sizes: vec![64 << 10, 256 << 10, 1 << 20],
-            repeats: 8,
-            buffers: 1,
+            sizes: demo.sizes,
+            repeats: demo.repeats,
+            buffers: demo.buffers,
             accel: None,
             verbose: false,
         }
@@ -202,7 +204,7 @@ fn boot_guest(
 }
 
 fn handle_line(line: &str, t: f64, report: &mut QemuReport, verbose: bool, out: &mut dyn Write) {
-    let Some((kind, rest)) = guest::report::parse(line) else {
+    let Some((kind, rest)) = guest_proto::report::parse(line) else {
         if verbose || line.starts_with("qemu stderr") {
             let _ = writeln!(out, "  | {line}");
         }
@@ -275,7 +277,7 @@ fn check(opts: &QemuOptions, report: &mut QemuReport) {
         sizes: opts.sizes.clone(),
         repeats: opts.repeats,
         buffers: opts.buffers,
-        seed: 1,
+        ..DemoConfig::small()
     };
     for r in reuse.iter().chain(&intr) {
         let name = at(r, "policy").as_str().unwrap_or("");

@@ -23,8 +23,8 @@ use super::params::{PointConfig, Tree};
 use super::plot::{self, Chart, Series, Style};
 use super::sweep::{self, Point, PointResult, SweepOptions};
 use super::workload::{receive_tail_ps, sender_launch_ps, Metrics};
-use crate::node::NodeConfig;
-use crate::scenario::units::ByteSize;
+use crate::harness::scenario::units::ByteSize;
+use crate::world::node::NodeConfig;
 
 /// A published figure.
 #[derive(Clone, Copy, Debug, Serialize)]

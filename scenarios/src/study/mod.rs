@@ -49,9 +49,9 @@ pub mod font;
 pub mod output;
 pub mod params;
 pub mod plot;
+pub mod point_trace;
 pub mod spec;
 pub mod sweep;
-pub mod trace;
 pub mod workload;
 
 use std::path::PathBuf;

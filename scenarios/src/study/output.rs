@@ -108,7 +108,8 @@ fn is_bytes(study: &Study, param: &str) -> bool {
     BYTE_PARAMS.contains(&param)
         || study.axes.iter().filter(|a| a.param == param).any(|a| {
             a.values.iter().any(|v| {
-                v.as_str().is_some_and(|s| crate::scenario::units::ByteSize::parse(s).is_ok())
+                v.as_str()
+                    .is_some_and(|s| crate::harness::scenario::units::ByteSize::parse(s).is_ok())
             })
         })
 }
@@ -209,7 +210,7 @@ fn fmt_x(study: &Study, p: &PlotSpec, x: f64) -> String {
         return c.get(x.max(0.0) as usize).cloned().unwrap_or_else(|| plot::fmt_num(x));
     }
     if is_bytes(study, &p.x) && x >= 1.0 && x.fract() == 0.0 {
-        crate::scenario::units::ByteSize(x as u64).to_string()
+        crate::harness::scenario::units::ByteSize(x as u64).to_string()
     } else {
         plot::fmt_num(x)
     }

@@ -2,7 +2,7 @@
 //!
 //! A point is a [`PointConfig`]: the node ([`NodeConfig`]: `policy`, `device.*`, `peer.*`,
 //! `ctxt.*`, `rndv.*`, `host.*`, `mem_mib`, `memlock`, `cache_size_mb`, `tid_cache_entries`,
-//! `tid_cache_eviction`), the workload (`workload.*`, [`Workload`]) and the draws' `seed`.
+//! `tid_cache_eviction`), the workload (`workload.*`, [`PointWorkload`]) and the draws' `seed`.
 //! Every field is reachable by its dotted path; the tree is the serde form of the defaults, so
 //! a path exists exactly when the configuration has that field. Values are checked by
 //! deserializing the whole configuration again after each change.
@@ -13,9 +13,9 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::workload::Workload;
-use crate::node::NodeConfig;
-use crate::scenario::units::ByteSize;
+use super::workload::PointWorkload;
+use crate::harness::scenario::units::ByteSize;
+use crate::world::node::NodeConfig;
 
 /// Everything one point runs with.
 #[derive(Clone, Debug, Serialize)]
@@ -23,14 +23,14 @@ pub struct PointConfig {
     /// The node.
     pub node: NodeConfig,
     /// The workload.
-    pub workload: Workload,
+    pub workload: PointWorkload,
     /// Seed of the workload's draws (reuse, invalidations, random contiguity).
     pub seed: u64,
 }
 
 impl Default for PointConfig {
     fn default() -> Self {
-        Self { node: NodeConfig::default(), workload: Workload::default(), seed: 1 }
+        Self { node: NodeConfig::default(), workload: PointWorkload::default(), seed: 1 }
     }
 }
 
@@ -168,7 +168,7 @@ impl Tree {
         let workload = root.remove("workload").unwrap_or(Value::Null);
         let seed = root.remove("seed").unwrap_or(Value::Null);
         let node: NodeConfig = serde_json::from_value(Value::Object(root)).map_err(reword)?;
-        let workload: Workload = serde_json::from_value(workload).map_err(reword)?;
+        let workload: PointWorkload = serde_json::from_value(workload).map_err(reword)?;
         let seed: u64 = serde_json::from_value(seed).map_err(reword)?;
         Ok(PointConfig { node, workload, seed })
     }
@@ -243,7 +243,7 @@ mod tests {
         t.set("device.timing.pcie_write_latency_ps", Value::from(300_000)).unwrap();
         t.set("seed", Value::from(9)).unwrap();
         let c = t.config().unwrap();
-        assert_eq!(c.node.host.iommu, crate::host_costs::IommuMode::Strict);
+        assert_eq!(c.node.host.iommu, crate::world::host_costs::IommuMode::Strict);
         assert_eq!(c.node.rndv.window, 256 << 10);
         assert_eq!(c.workload.message_size.bytes(), 4 << 20);
         assert_eq!(c.node.tid_cache_entries, Some(64));

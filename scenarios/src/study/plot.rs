@@ -8,7 +8,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::scenario::units::ByteSize;
+use crate::harness::scenario::units::ByteSize;
 use pixel_text::PixelText;
 
 /// Chart size in pixels.

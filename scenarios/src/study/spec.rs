@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::params::Tree;
 use super::workload::Metrics;
-use crate::scenario::{FieldError, ScenarioError};
+use crate::harness::scenario::{FieldError, ScenarioError};
 
 /// Most points a study may expand to.
 pub const MAX_POINTS: usize = 10_000;
@@ -400,11 +400,11 @@ impl StudyFile {
 
 /// Parses and checks study text; `file` names it in errors.
 pub fn parse_str(text: &str, file: &str) -> Result<Study, ScenarioError> {
-    crate::scenario::parse_checked::<StudyFile, Study>(text, file, StudyFile::check)
+    crate::harness::scenario::parse_checked::<StudyFile, Study>(text, file, StudyFile::check)
 }
 
 /// Reads and checks a study file.
 pub fn load_file(path: &Path) -> Result<Study, ScenarioError> {
-    let (text, file) = crate::scenario::read_text(path)?;
+    let (text, file) = crate::harness::scenario::read_text(path)?;
     parse_str(&text, &file)
 }

@@ -153,7 +153,7 @@ fn run_one(p: &Point, opts: &SweepOptions) -> PointResult {
     let c = &p.config;
     let outcome = match run_point(&c.node, &c.workload, c.seed, opts.trace_dir.is_some()) {
         Ok(run) => match &opts.trace_dir {
-            Some(dir) => super::trace::write(dir, p, &run.trace).map(|()| run.metrics),
+            Some(dir) => super::point_trace::write(dir, p, &run.trace).map(|()| run.metrics),
             None => Ok(run.metrics),
         },
         Err(e) => Err(error_chain(&e)),

@@ -22,9 +22,9 @@ use std::sync::Arc;
 use mmu::{Va, PAGE_SIZE};
 use serde::{Deserialize, Serialize};
 
-use crate::node::{Node, NodeConfig, NodeError};
-use crate::scenario::units::{ByteSize, GIB, MIB};
-use crate::scenario::Contiguity;
+use crate::harness::scenario::units::{ByteSize, GIB, MIB};
+use crate::harness::scenario::Contiguity;
+use crate::world::node::{Node, NodeConfig, NodeError};
 
 /// Which measurement a point makes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,8 +39,9 @@ pub enum Pattern {
 
 /// The workload of a point (`workload.*` parameters of a study).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Workload {
+// serde's name stays `Workload`: it appears in error messages (`expected struct Workload`).
+#[serde(deny_unknown_fields, default, rename = "Workload")]
+pub struct PointWorkload {
     /// `stream` or `latency`.
     pub pattern: Pattern,
     /// Bytes per message, `1..=64MiB`.
@@ -69,7 +70,7 @@ pub struct Workload {
     pub check_data: bool,
 }
 
-impl Default for Workload {
+impl Default for PointWorkload {
     fn default() -> Self {
         Self {
             pattern: Pattern::Stream,
@@ -92,7 +93,7 @@ pub const MAX_MESSAGE: u64 = 64 * MIB;
 /// Most host memory a point may ask for (buffers included).
 pub const MAX_MEM_MIB: u64 = 16 * 1024;
 
-impl Workload {
+impl PointWorkload {
     /// Checks ranges; the error is `(key, message)` with the key relative to `workload`.
     pub fn validate(&self) -> Result<(), (String, String)> {
         let range = |key: &str, v: u64, lo: u64, hi: u64| {
@@ -254,7 +255,7 @@ pub struct PointRun {
     /// The metrics.
     pub metrics: Metrics,
     /// Trace events (with tracing on).
-    pub trace: Vec<crate::trace::TraceEvent>,
+    pub trace: Vec<crate::world::trace::TraceEvent>,
 }
 
 /// A small deterministic generator (splitmix64) for the reuse and invalidation draws.
@@ -291,7 +292,7 @@ enum Slot {
 }
 
 /// The reuse plan of `total` messages.
-fn plan(w: &Workload, total: usize, rng: &mut Rng) -> (Vec<Slot>, usize) {
+fn plan(w: &PointWorkload, total: usize, rng: &mut Rng) -> (Vec<Slot>, usize) {
     let mut out = Vec::with_capacity(total);
     let (mut ring, mut fresh) = (0usize, 0usize);
     for _ in 0..total {
@@ -314,7 +315,7 @@ pub enum PointError {
     Node(#[from] NodeError),
     /// Process memory failed.
     #[error("Process memory failed: {0}")]
-    Process(#[from] crate::process::ProcessError),
+    Process(#[from] crate::world::process::ProcessError),
     /// The point needs more memory than allowed.
     #[error("The buffers need {0} MiB of host memory, more than {MAX_MEM_MIB} MiB")]
     TooMuchMemory(u64),
@@ -323,7 +324,7 @@ pub enum PointError {
 /// Runs one point: `node` is the node configuration, `w` the workload, `seed` the draws' seed.
 pub fn run_point(
     node: &NodeConfig,
-    w: &Workload,
+    w: &PointWorkload,
     seed: u64,
     trace: bool,
 ) -> Result<PointRun, PointError> {
@@ -343,8 +344,8 @@ pub fn run_point(
     let mut n = Node::new(&cfg)?;
     let contiguity =
         if w.huge() { mmu::Contiguity::Runs { pages: 512 } } else { w.contiguity.to_mmu(seed) };
-    n.ledger.borrow_mut().thp = w.huge();
-    n.charge_rhf_polls = true;
+    n.ledger().borrow_mut().thp = w.huge();
+    n.hooks.charge_rhf_polls = true;
     let ring: Vec<Va> =
         (0..w.buffers).map(|_| n.alloc(buf_len, contiguity)).collect::<Result<_, _>>()?;
     let fresh_bufs: Vec<Va> =
@@ -442,7 +443,7 @@ pub fn run_point(
         None => Start::now(&mut n),
     };
     // The end: the last completion, plus host work charged and not yet given to the device.
-    let end_ps = n.world().now().0 + n.ledger.borrow().pending_ps();
+    let end_ps = n.world().now().0 + n.ledger().borrow().pending_ps();
     let sim_ps = end_ps.saturating_sub(start.time_ps).max(1);
     let measured_bytes = u64::from(w.messages) * len;
     m.sim_us = sim_ps as f64 / 1e6;
@@ -451,7 +452,7 @@ pub fn run_point(
     if w.pattern == Pattern::Latency {
         m.latency_us = Some(latency_sum_ps as f64 / f64::from(w.messages.max(1)) / 1e6);
     }
-    let l = n.ledger.borrow();
+    let l = n.ledger().borrow();
     m.host_us = (l.total_ns - start.host_ns) / 1e3;
     m.host_busy = m.host_us / m.sim_us;
     let work = l.work.since(&start.work);
@@ -474,7 +475,8 @@ pub fn run_point(
     m.egr_full_drops = c.rx_egr_full_drops.saturating_sub(start.egr_full);
     m.rhq_full_drops = c.rx_rhq_full_drops.saturating_sub(start.rhq_full);
     m.data_ok = (checked > 0).then_some(mismatches == 0);
-    let trace = n.trace.as_ref().map(crate::trace::TraceLog::events).unwrap_or_default();
+    let trace =
+        n.hooks.trace.as_ref().map(crate::world::trace::TraceLog::events).unwrap_or_default();
     n.close()?;
     Ok(PointRun { metrics: m, trace })
 }
@@ -483,7 +485,7 @@ pub fn run_point(
 struct Start {
     time_ps: u64,
     host_ns: f64,
-    work: crate::host_costs::HostWork,
+    work: crate::world::host_costs::HostWork,
     cache: driver::user::CacheStats,
     no_progress: u64,
     tid_errors: u64,
@@ -496,7 +498,7 @@ impl Start {
         n.hfi.transport().settle();
         let c = n.world().dev.counters().clone();
         let time_ps = n.world().now().0;
-        let l = n.ledger.borrow();
+        let l = n.ledger().borrow();
         Start {
             time_ps,
             host_ns: l.total_ns,
@@ -512,7 +514,7 @@ impl Start {
 
 /// A simulated-time budget for one batch: generous, but bounded so a starved point (no TID
 /// can ever be had) ends instead of spinning.
-fn budget_ns(w: &Workload) -> u64 {
+fn budget_ns(w: &PointWorkload) -> u64 {
     let bytes = w.message_size.bytes().saturating_mul(u64::from(w.batch()));
     // 1 GB/s would be ~100x slower than the link; at least 20 ms.
     bytes.saturating_add(20_000_000).min(10 * GIB)
@@ -528,13 +530,13 @@ fn invalidate(
     mark: bool,
 ) -> Result<(), PointError> {
     if mark {
-        if let Some(t) = n.trace.clone() {
+        if let Some(t) = n.hooks.trace.clone() {
             let now = n.world().now().0;
             let args = serde_json::json!({ "va": format!("{:#x}", va.0), "len": len });
             t.instant("fault", "buffer freed and mapped again".into(), now, 0, args);
         }
     }
-    n.ledger.borrow_mut().munmap();
+    n.ledger().borrow_mut().munmap();
     n.munmap(va, len)?;
     n.proc.mmap_fixed(va, len, contiguity)?;
     Ok(())

@@ -12,6 +12,8 @@
 //! This is the one place besides the socket pacing that reads the wall clock: measuring real
 //! time is its purpose. The model itself never does.
 
+pub mod workloads;
+
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -28,11 +30,11 @@ use hfi_model::{DataMode, TimingParams};
 use serde::Serialize;
 use vm_memory::{GuestAddress, GuestMemoryBackend};
 
-use crate::node::{NodeConfig, DMA_BASE, PROCESS_BASE};
-use crate::workloads::{
+use crate::perf::workloads::{
     expected_workload, filled, ExpectedWorkload, BASE, HIT_ENTRIES, HIT_STRIDE, MISS_BUF,
     MISS_CAPACITY, MISS_RING, PAGE, RECV_BUF,
 };
+use crate::world::node::{NodeConfig, DMA_BASE, PROCESS_BASE};
 
 /// One measured figure and the ratio that gives it meaning on this machine.
 #[derive(Clone, Debug, Serialize)]
@@ -279,7 +281,7 @@ type Server = JoinHandle<Result<serde_json::Value, String>>;
 fn start_server(sock: &Path) -> Result<Server, String> {
     let cfg = NodeConfig { mem_mib: 256, ..Default::default() };
     let s2 = sock.to_path_buf();
-    let server = std::thread::spawn(move || crate::serve::run(&s2, &cfg));
+    let server = std::thread::spawn(move || crate::world::serve::run(&s2, &cfg));
     let t0 = Instant::now();
     while !sock.exists() && !server.is_finished() && t0.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(5));

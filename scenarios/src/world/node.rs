@@ -1,24 +1,32 @@
-//! One receiving endpoint in process: the world (device + remote sender), the driver's HFI and
-//! receive context, the kernel-side TID state, the user library's receiver and TID cache, and
-//! the simulated process whose buffers receive the data.
+//! One receiving endpoint of the simulated world: the driver's generic
+//! [`Endpoint`] (HFI, receive context, kernel-side TID state, the
+//! user library's receiver and TID cache) for the simulated [`Process`] whose buffers receive
+//! the data, over the in-process transport (the world: device + remote sender) or the
+//! vfio-user socket. [`Node`] only chooses those, and adds the world's hooks ([`NodeHooks`]:
+//! host-cost ledger, trace) and, in process, the DMA oracle's handles.
 
 use std::sync::Arc;
 
-use driver::endpoint::{open_endpoint, EndpointConfig};
-use driver::hw::{CtxtConfig, Hfi, MmioRcvArray};
-use driver::recv::{Completion, Env, Receiver, RecvError, RemoteAddr};
-use driver::tid::TidContext;
+use std::cell::RefCell;
+use std::ops::{Deref, DerefMut};
+use std::rc::Rc;
+
+use driver::endpoint::{Endpoint, EndpointConfig, EndpointError, EndpointHooks, Pacing};
+use driver::hw::CtxtConfig;
+use driver::recv::{Completion, Receiver, RecvError, RemoteAddr};
+use driver::transport::Transport;
 use driver::user::RndvConfig;
 use driver::Policy;
 use hfi_model::{Dest, DeviceConfig, PeerConfig};
 use mmu::{Contiguity, SharedFramePool, Va};
 use serde::{Deserialize, Serialize};
 
-use crate::host_costs::{HostCosts, HostLedger, HostWork, SharedLedger};
-use crate::inproc::InProcTransport;
-use crate::process::{MemOp, Process, ProcessError};
+use crate::world::dma_watch::{DmaWatch, DmaWatchStats, Verdict};
+use crate::world::host_costs::{HostCosts, HostLedger, HostWork, SharedLedger};
+use crate::world::inproc::InProcTransport;
+use crate::world::process::{MemOp, Process, ProcessError};
+use crate::world::trace::TraceLog;
 use crate::world::{World, WorldError};
-use driver::transport::Transport;
 
 /// Host memory layout: DMA-coherent driver memory below `PROCESS_BASE`, process frames above.
 pub const DMA_BASE: u64 = 0x10_0000;
@@ -101,36 +109,119 @@ pub enum NodeError {
 
 pub use driver::endpoint::TeardownReport;
 
+impl From<EndpointError> for NodeError {
+    fn from(e: EndpointError) -> Self {
+        match e {
+            EndpointError::Hw(e) => NodeError::Hw(e),
+            EndpointError::Recv(e) => NodeError::Recv(e),
+        }
+    }
+}
+
 /// The receive context used by nodes.
 pub const RX_CTXT: u32 = 1;
 
-/// One endpoint, over any transport (in process by default).
+/// The receive loop's sleeps on the model's clock: a 2 µs poll step, a 100 µs recovery poll
+/// when interrupt-driven.
+pub const PACING: Pacing = Pacing { poll_ns: 2_000, irq_ns: 100_000 };
+
+/// The world's hooks around the endpoint's driver calls: host costs on the ledger (notifier
+/// callbacks, TID_FREE ioctls, cache lookups, RHF polls) and the trace of invalidations.
 #[derive(Debug)]
-pub struct Node<T: Transport = InProcTransport> {
-    /// The device behind the transport.
-    pub hfi: Hfi<T>,
-    /// Kernel-side TID state of the context.
-    pub tid: TidContext,
-    /// The receiver (user library).
-    pub rx: Receiver,
-    /// The receiving process.
-    pub proc: Process,
+pub struct NodeHooks {
     /// Host time ledger.
     pub ledger: SharedLedger,
-    /// Where device DMA into the process pool landed (in process only: the oracle needs the
-    /// device model).
-    pub dma: Option<std::rc::Rc<std::cell::RefCell<crate::dma_watch::DmaWatchStats>>>,
-    /// The oracle's explained findings (in process only).
-    pub verdicts: Option<std::rc::Rc<std::cell::RefCell<Vec<crate::dma_watch::Verdict>>>>,
-    /// The oracle's current injection-point label (in process only).
-    pub injection: Option<std::rc::Rc<std::cell::RefCell<Option<String>>>>,
     /// Trace of invalidations and faults, when tracing.
-    pub trace: Option<crate::trace::TraceLog>,
+    pub trace: Option<TraceLog>,
     /// Charge `host.rhf_poll_ns` for every RHQ entry the receiver handles (studies turn it on;
     /// off by default, as before the cost existed).
     pub charge_rhf_polls: bool,
     cache_seen: (u64, u64),
     rhq_seen: u64,
+}
+
+impl NodeHooks {
+    /// Hooks charging `ledger`, not tracing.
+    pub fn new(ledger: SharedLedger) -> Self {
+        Self { ledger, trace: None, charge_rhf_polls: false, cache_seen: (0, 0), rhq_seen: 0 }
+    }
+}
+
+impl EndpointHooks for NodeHooks {
+    fn on_invalidation(&mut self, inv: &mmu::Invalidation, now_ns: u64) {
+        if let Some(t) = &self.trace {
+            let now = now_ns.saturating_mul(1000);
+            let args = serde_json::json!({ "start": inv.start.to_string(), "end": inv.end.to_string(), "event": format!("{:?}", inv.event), "seq": inv.seq });
+            t.instant("invalidate", format!("MMU notifier {:?}", inv.event), now, 0, args);
+        }
+        self.ledger.borrow_mut().notifier();
+    }
+
+    fn after_progress(&mut self, rx: &Receiver) {
+        let s = rx.cache.stats();
+        {
+            let mut l = self.ledger.borrow_mut();
+            for _ in self.cache_seen.0..s.tid_free_calls {
+                l.ioctl();
+            }
+            let lookups = s.acquires.saturating_sub(self.cache_seen.1);
+            l.work.cache_lookups += lookups;
+            let ns = lookups as f64 * l.costs.cache_lookup_ns;
+            l.charge_ns(ns);
+            let entries = rx.stats.rhq_entries.saturating_sub(self.rhq_seen);
+            if self.charge_rhf_polls && entries > 0 {
+                l.rhf_poll(entries);
+            }
+        }
+        self.rhq_seen = rx.stats.rhq_entries;
+        self.cache_seen = (s.tid_free_calls, s.acquires);
+    }
+}
+
+/// The endpoint of a node.
+pub type NodeEndpoint<T> = Endpoint<T, Process, NodeHooks>;
+
+/// Applies `op` to `[va, va + len)` with the driver's notifier callbacks delivered between the
+/// invalidation and the page-table change; returns how many were delivered.
+pub fn apply_mem_op<T: Transport, H: EndpointHooks>(
+    ep: &mut Endpoint<T, Process, H>,
+    va: Va,
+    len: u64,
+    op: MemOp,
+) -> Result<usize, NodeError> {
+    let token = ep.proc.begin_op(va, len, op).map_err(|e| NodeError::Unmap(e.to_string()))?;
+    let invs = token.invalidations().to_vec();
+    ep.deliver(&invs);
+    ep.proc.space.commit(token).map_err(|e| NodeError::Unmap(e.to_string()))?;
+    Ok(invs.len())
+}
+
+/// One endpoint, over any transport (in process by default). It dereferences to its
+/// [`Endpoint`] (`hfi`, `tid`, `rx`, `proc`, `hooks`).
+#[derive(Debug)]
+pub struct Node<T: Transport = InProcTransport> {
+    /// The endpoint.
+    pub ep: NodeEndpoint<T>,
+    /// Where device DMA into the process pool landed (in process only: the oracle needs the
+    /// device model).
+    pub dma: Option<Rc<RefCell<DmaWatchStats>>>,
+    /// The oracle's explained findings (in process only).
+    pub verdicts: Option<Rc<RefCell<Vec<Verdict>>>>,
+    /// The oracle's current injection-point label (in process only).
+    pub injection: Option<Rc<RefCell<Option<String>>>>,
+}
+
+impl<T: Transport> Deref for Node<T> {
+    type Target = NodeEndpoint<T>;
+    fn deref(&self) -> &Self::Target {
+        &self.ep
+    }
+}
+
+impl<T: Transport> DerefMut for Node<T> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.ep
+    }
 }
 
 impl Node<InProcTransport> {
@@ -148,8 +239,8 @@ impl Node<InProcTransport> {
         let ledger = HostLedger::shared(cfg.host.clone());
         let transport = InProcTransport::new(world, DMA_BASE, PROCESS_BASE, ledger.clone());
         let pool = Self::pool(cfg)?;
-        let mut watch = crate::dma_watch::DmaWatch::new(pool.clone(), mmu::OwnerId(1));
-        let log = cfg.trace.then(|| crate::trace::TraceLog::new(1));
+        let mut watch = DmaWatch::new(pool.clone(), mmu::OwnerId(1));
+        let log = cfg.trace.then(|| TraceLog::new(1));
         watch.trace = log.clone();
         let dma = watch.stats.clone();
         let verdicts = watch.verdicts.clone();
@@ -162,19 +253,19 @@ impl Node<InProcTransport> {
         if let Some(log) = log {
             node.enable_trace(log);
         }
-        node.hfi.transport().block_on_irq = cfg.ctxt.intr;
+        node.ep.hfi.transport().block_on_irq = cfg.ctxt.intr;
         Ok(node)
     }
 
     /// The world.
     pub fn world(&mut self) -> &mut World {
-        &mut self.hfi.transport().world
+        &mut self.ep.hfi.transport().world
     }
 
     /// Starts tracing DMA writes, RcvArray stores, invalidations and faults into `log`.
-    pub fn enable_trace(&mut self, log: crate::trace::TraceLog) {
-        self.hfi.transport().trace = Some(log.clone());
-        self.trace = Some(log);
+    pub fn enable_trace(&mut self, log: TraceLog) {
+        self.ep.hfi.transport().trace = Some(log.clone());
+        self.ep.hooks.trace = Some(log);
     }
 
     /// Progresses until `n` expected packets of `msg_id` have arrived at the device (their DMA
@@ -194,7 +285,7 @@ impl Node<InProcTransport> {
                 .arrivals
                 .get(&msg_id)
                 .map_or(0, |v| v.iter().filter(|&&t| t <= now).count());
-            if arrived >= n || self.rx.pending() == 0 || self.now_ps() >= end {
+            if arrived >= n || self.ep.rx.pending() == 0 || self.now_ps() >= end {
                 return Ok(out);
             }
             out.extend(self.progress()?);
@@ -205,7 +296,7 @@ impl Node<InProcTransport> {
     /// Posts a receive and has the remote peer send `data` as message `msg_id` (in process:
     /// straight into the remote peer, bypassing the device).
     pub fn post(&mut self, msg_id: u32, va: Va, data: Arc<[u8]>) {
-        self.rx.post_recv(msg_id, va.0, data.len() as u64);
+        self.ep.rx.post_recv(msg_id, va.0, data.len() as u64);
         let dest = Dest { ctxt: RX_CTXT as u8, subctxt: 0, msg_id };
         self.world().post_send(dest, data);
     }
@@ -227,7 +318,6 @@ impl<T: Transport> Node<T> {
         ledger: SharedLedger,
         cfg: &NodeConfig,
     ) -> Result<Node<T>, NodeError> {
-        let mut hfi = Hfi::probe(transport)?;
         let ep = EndpointConfig {
             ctxt: RX_CTXT,
             ctxt_cfg: cfg.ctxt.clone(),
@@ -238,89 +328,46 @@ impl<T: Transport> Node<T> {
             cache_entries: cfg.tid_cache_entries,
             cache_eviction: cfg.tid_cache_eviction,
         };
-        let (tid, rx) = open_endpoint(&mut hfi, &ep)?;
         let mut proc = Process::new(1, pool, mem, Some(ledger.clone()));
         proc.space.set_rlimit_memlock(cfg.memlock);
-        Ok(Node {
-            hfi,
-            tid,
-            rx,
-            proc,
-            ledger,
-            dma: None,
-            verdicts: None,
-            injection: None,
-            trace: None,
-            charge_rhf_polls: false,
-            cache_seen: (0, 0),
-            rhq_seen: 0,
-        })
+        let ep = Endpoint::open(transport, &ep, proc, NodeHooks::new(ledger), PACING)?;
+        Ok(Node { ep, dma: None, verdicts: None, injection: None })
+    }
+
+    /// Host time ledger.
+    pub fn ledger(&self) -> &SharedLedger {
+        &self.ep.hooks.ledger
     }
 
     /// The transport's current time in picoseconds (simulated in process).
     pub fn now_ps(&mut self) -> u64 {
-        self.hfi.transport().now_ns().saturating_mul(1000)
+        self.ep.now_ns().saturating_mul(1000)
     }
 
     /// Allocates a user buffer.
     pub fn alloc(&mut self, len: u64, c: Contiguity) -> Result<Va, NodeError> {
-        Ok(self.proc.mmap(len, c)?)
+        Ok(self.ep.proc.mmap(len, c)?)
     }
 
     /// Posts a receive and asks the remote application, through the device, to send
     /// `hfi_abi::psm::pattern(seed, msg_id, len)`.
     pub fn request(&mut self, msg_id: u32, va: Va, len: u32, seed: u32) -> Result<(), NodeError> {
-        let mut env = Env { hfi: &mut self.hfi, tid: &mut self.tid, fd: 0, proc: &mut self.proc };
-        self.rx.request(&mut env, msg_id, va.0, len, seed)?;
-        Ok(())
+        Ok(self.ep.request(msg_id, va.0, len, seed)?)
     }
 
     /// One round of receive progress (host costs accrue on the simulated clock).
     pub fn progress(&mut self) -> Result<Vec<Completion>, NodeError> {
-        let mut env = Env { hfi: &mut self.hfi, tid: &mut self.tid, fd: 0, proc: &mut self.proc };
-        let done = self.rx.progress(&mut env)?;
-        self.deliver_pending();
-        let s = self.rx.cache.stats();
-        {
-            let mut l = self.ledger.borrow_mut();
-            for _ in self.cache_seen.0..s.tid_free_calls {
-                l.ioctl();
-            }
-            let lookups = s.acquires.saturating_sub(self.cache_seen.1);
-            l.work.cache_lookups += lookups;
-            let ns = lookups as f64 * l.costs.cache_lookup_ns;
-            l.charge_ns(ns);
-            let entries = self.rx.stats.rhq_entries.saturating_sub(self.rhq_seen);
-            if self.charge_rhf_polls && entries > 0 {
-                l.rhf_poll(entries);
-            }
-        }
-        self.rhq_seen = self.rx.stats.rhq_entries;
-        self.cache_seen = (s.tid_free_calls, s.acquires);
-        Ok(done)
+        Ok(self.ep.progress()?)
     }
 
     /// Waits (simulated) for the device: until the next event or `ns`.
     pub fn wait(&mut self, ns: u64) -> Result<(), NodeError> {
-        self.hfi.transport().wait_irq(ns).map_err(driver::hw::HwError::from)?;
-        Ok(())
+        Ok(self.ep.wait(ns)?)
     }
 
     /// Runs until every posted receive ended or `budget_ns` of simulated time passed.
     pub fn run(&mut self, budget_ns: u64) -> Result<Vec<Completion>, NodeError> {
-        let end = self.now_ps().saturating_add(budget_ns.saturating_mul(1000));
-        let mut out = Vec::new();
-        // Interrupt-driven: sleep until RcvAvail, with a 100 µs recovery poll (a lost interrupt
-        // costs latency, not data). Polling: step with the device.
-        let step = if self.rx.ctx.cfg.intr { 100_000 } else { 2_000 };
-        while self.rx.pending() > 0 && self.now_ps() < end {
-            let done = self.progress()?;
-            if done.is_empty() {
-                self.wait(step)?;
-            }
-            out.extend(done);
-        }
-        Ok(out)
+        Ok(self.ep.run(budget_ns)?)
     }
 
     /// The application frees `[va, va + len)`: munmap, with the driver's MMU-notifier callback
@@ -332,35 +379,12 @@ impl<T: Transport> Node<T> {
     /// Applies `op` to `[va, va + len)` with the driver's notifier callbacks delivered between
     /// the invalidation and the page-table change.
     pub fn mem_op(&mut self, va: Va, len: u64, op: MemOp) -> Result<(), NodeError> {
-        let token = self.proc.begin_op(va, len, op).map_err(|e| NodeError::Unmap(e.to_string()))?;
-        let invs = token.invalidations().to_vec();
-        self.deliver(&invs);
-        self.proc.space.commit(token).map_err(|e| NodeError::Unmap(e.to_string()))?;
-        Ok(())
-    }
-
-    /// Delivers invalidations to the driver's MMU-notifier callback.
-    fn deliver(&mut self, invs: &[mmu::Invalidation]) {
-        let mut wc = self.rx.ctx.wc;
-        for inv in invs {
-            if let Some(t) = &self.trace {
-                let now = self.hfi.transport().now_ns().saturating_mul(1000);
-                let args = serde_json::json!({ "start": inv.start.to_string(), "end": inv.end.to_string(), "event": format!("{:?}", inv.event), "seq": inv.seq });
-                t.instant("invalidate", format!("MMU notifier {:?}", inv.event), now, 0, args);
-            }
-            self.ledger.borrow_mut().notifier();
-            let mut hw = MmioRcvArray::new(self.hfi.transport(), &mut wc);
-            self.tid.invalidate(&mut hw, &mut self.proc, inv);
-        }
-        self.rx.ctx.wc = wc;
+        apply_mem_op(&mut self.ep, va, len, op).map(|_| ())
     }
 
     /// Delivers invalidations raised by faults inside driver calls (see `Process::after_pin`).
     pub fn deliver_pending(&mut self) {
-        let invs = std::mem::take(&mut self.proc.pending_invalidations);
-        if !invs.is_empty() {
-            self.deliver(&invs);
-        }
+        self.ep.deliver_reported(0);
     }
 
     /// Progresses until the receiver has granted a window for `msg_id` (its CTS is sent, no
@@ -373,38 +397,24 @@ impl<T: Transport> Node<T> {
     ) -> Result<Vec<Completion>, NodeError> {
         let end = self.now_ps().saturating_add(budget_ns.saturating_mul(1000));
         let mut out = Vec::new();
-        while self.rx.window(msg_id).is_none() && self.rx.pending() > 0 && self.now_ps() < end {
+        while self.ep.rx.window(msg_id).is_none() && self.ep.rx.pending() > 0 && self.now_ps() < end
+        {
             out.extend(self.progress()?);
-            if self.rx.window(msg_id).is_none() {
+            if self.ep.rx.window(msg_id).is_none() {
                 self.wait(500)?;
             }
         }
         Ok(out)
     }
 
-    /// What is left after [`Node::close`]: pins, pinned_vm, used TID slots, valid RcvArray
-    /// entries, live DMA maps. All zero for a clean teardown.
-    pub fn teardown_report(&mut self) -> TeardownReport {
-        // Read the context's RcvArray back through the transport (works over any transport).
-        let valid_entries = self.hfi.valid_entries(&self.rx.ctx);
-        TeardownReport {
-            pins: self.proc.space.total_pins(),
-            pinned_vm: self.proc.space.pinned_vm(),
-            used_tid_slots: self.tid.groups().used_entries() as u64,
-            valid_entries,
-            dma_maps: self.proc.space.dma_maps_live(),
-        }
-    }
-
     /// Host work so far.
     pub fn host_work(&self) -> HostWork {
-        self.ledger.borrow().work
+        self.ledger().borrow().work
     }
 
     /// Tears the endpoint down: the cache frees its TIDs, the fd is closed, the context
     /// disabled.
     pub fn close(&mut self) -> Result<(), NodeError> {
-        self.rx.shutdown(&mut self.hfi, &mut self.tid, 0, &mut self.proc)?;
-        Ok(())
+        Ok(self.ep.close()?)
     }
 }

@@ -1,4 +1,4 @@
-//! Per-point traces (`hfi-sim study --trace`): the run's events (see [`crate::trace`]) on named
+//! Per-point traces (`hfi-sim study --trace`): the run's events (see [`crate::world::trace`]) on named
 //! per-context tracks — packets (payload DMA), RHQ entries (entry and tail DMA), TID
 //! programming (RcvArray stores), invalidations (MMU notifier) and faults (the workload's buffer
 //! invalidations) — as Chrome/Perfetto trace-event JSON.
@@ -8,8 +8,8 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::sweep::Point;
-use crate::node::RX_CTXT;
-use crate::trace::TraceEvent;
+use crate::world::node::RX_CTXT;
+use crate::world::trace::TraceEvent;
 
 /// The tracks of one context, in display order.
 pub const TRACKS: [&str; 5] =

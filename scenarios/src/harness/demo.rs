@@ -1,36 +1,45 @@
-//! `hfi-sim demo`: buffer reuse (osu_bw-like: many receives into a few buffers) under
-//! `nocache`, `seed` and `v2023`, plus a buffer freed while its transfer is in flight. Every
-//! completed payload is checked byte for byte against what the remote peer sent.
+//! `hfi-sim demo`: the demo workload ([`driver::endpoint::demo`]: buffer reuse,
+//! osu_bw-like, and a buffer freed while its transfer is in flight) on an in-process [`Node`]
+//! under `nocache`, `seed` and `v2023`. Every completed payload is checked byte for byte
+//! against what the remote peer sent; the DMA oracle counts device writes into freed pages.
 
-use std::sync::Arc;
-
+use driver::endpoint::demo::{self as workload, DemoPacing, DemoProcess, Tally};
+use driver::endpoint::{Endpoint, EndpointHooks};
+use driver::transport::Transport;
 use driver::Policy;
 use mmu::{Contiguity, Va};
 use serde::Serialize;
 
-use crate::node::{Node, NodeConfig, NodeError};
+use crate::world::node::{apply_mem_op, Node, NodeConfig, NodeError};
+use crate::world::process::{MemOp, Process};
 
-/// Demo parameters.
-#[derive(Clone, Debug, Serialize)]
-pub struct DemoConfig {
-    /// Message sizes (bytes), each sent `repeats` times.
-    pub sizes: Vec<u64>,
-    /// Messages per size.
-    pub repeats: u32,
-    /// Receive buffers reused round-robin (also the number of messages in flight).
-    pub buffers: u32,
-    /// Seed for buffer layout and payload bytes.
-    pub seed: u64,
-}
+pub use driver::endpoint::demo::DemoConfig;
 
-impl Default for DemoConfig {
-    fn default() -> Self {
-        Self {
-            sizes: vec![64 << 10, 256 << 10, 1 << 20, 4 << 20],
-            repeats: 16,
-            buffers: 4,
-            seed: 1,
-        }
+/// The demo's pacing on the simulated clock: 10 ms per receive loop; while the freed message's
+/// windows land, 500 ns between rounds and four more rounds before the munmap.
+pub const PACING: DemoPacing = DemoPacing {
+    run_budget_ns: 10_000_000,
+    windows_budget_ns: u64::MAX,
+    pause_ns: Some(500),
+    settle_rounds: 4,
+    notice_ms: 0,
+};
+
+impl DemoProcess for Process {
+    type Error = NodeError;
+    fn alloc(&mut self, len: u64, layout: Contiguity) -> Result<u64, NodeError> {
+        Ok(self.mmap(len, layout)?.0)
+    }
+    fn holds(&self, va: u64, data: &[u8]) -> Result<bool, NodeError> {
+        Ok(self.read(Va(va), data.len())? == data)
+    }
+    fn free<T: Transport, H: EndpointHooks>(
+        ep: &mut Endpoint<T, Self, H>,
+        va: u64,
+        len: u64,
+        _notice_ms: u64,
+    ) -> Result<usize, NodeError> {
+        apply_mem_op(ep, Va(va), len, MemOp::Munmap)
     }
 }
 
@@ -71,12 +80,12 @@ pub struct DemoRow {
     pub teardown_clean: bool,
 }
 
-fn payload(seed: u64, msg: u32, len: u64) -> Arc<[u8]> {
-    Arc::from(hfi_abi::psm::pattern(seed as u32, msg, len as usize))
-}
-
-fn finish(node: &mut Node, mut row: DemoRow, t0: u64) -> Result<DemoRow, NodeError> {
-    let t1 = node.now_ps();
+fn finish(node: &mut Node, t: Tally, row: &mut DemoRow) -> Result<(), NodeError> {
+    let (t0, t1) = (t.start_ns.saturating_mul(1000), node.now_ps());
+    row.messages = t.messages;
+    row.bytes = t.bytes;
+    row.failed = t.failed;
+    row.data_ok = t.data_ok;
     row.sim_us = (t1 - t0) as f64 / 1e6;
     row.gbps = if t1 > t0 { row.bytes as f64 / ((t1 - t0) as f64 / 1e12) / 1e9 } else { 0.0 };
     let s = node.rx.cache.stats();
@@ -91,7 +100,7 @@ fn finish(node: &mut Node, mut row: DemoRow, t0: u64) -> Result<DemoRow, NodeErr
     row.dma_to_free = d.to_free;
     node.close()?;
     row.teardown_clean = node.teardown_report().is_clean();
-    Ok(row)
+    Ok(())
 }
 
 fn empty_row(policy: Policy, workload: &str) -> DemoRow {
@@ -122,79 +131,20 @@ pub fn run_reuse(policy: Policy, cfg: &DemoConfig) -> Result<DemoRow, NodeError>
 }
 
 fn run_reuse_named(policy: Policy, cfg: &DemoConfig, name: &str) -> Result<DemoRow, NodeError> {
-    let node_cfg = NodeConfig { policy, ..Default::default() };
-    let mut node = Node::new(&node_cfg)?;
-    let max = cfg.sizes.iter().copied().max().unwrap_or(1 << 20);
-    let bufs: Vec<Va> = (0..cfg.buffers)
-        .map(|i| node.alloc(max, Contiguity::Random { seed: cfg.seed + u64::from(i) }))
-        .collect::<Result<_, _>>()?;
+    let mut node = Node::new(&NodeConfig { policy, ..Default::default() })?;
+    let t = workload::reuse(&mut node.ep, cfg, &PACING)?;
     let mut row = empty_row(policy, name);
-    let t0 = node.now_ps();
-    let mut msg = 0u32;
-    for &size in &cfg.sizes {
-        for batch in 0..cfg.repeats.div_ceil(cfg.buffers) {
-            let mut sent = Vec::new();
-            for (b, &va) in bufs.iter().enumerate() {
-                if batch * cfg.buffers + b as u32 >= cfg.repeats {
-                    break;
-                }
-                // The receiver asks for the message through the device (a send request through
-                // PIO); the remote sends the agreed pattern.
-                let data = payload(cfg.seed, msg, size);
-                node.request(msg, va, size as u32, cfg.seed as u32)?;
-                sent.push((msg, va, data));
-                msg += 1;
-            }
-            let done = node.run(10_000_000)?;
-            for (id, va, data) in sent {
-                match done.iter().find(|c| c.msg_id == id) {
-                    Some(c) if c.ok => {
-                        row.messages += 1;
-                        row.bytes += data.len() as u64;
-                        let same = node.proc.read(va, data.len())? == data[..];
-                        row.data_ok = Some(row.data_ok.unwrap_or(true) && same);
-                    }
-                    Some(c) => row.failed.push(format!("msg {id}: {}", c.reason)),
-                    None => row.failed.push(format!("msg {id}: did not complete")),
-                }
-            }
-        }
-    }
-    finish(&mut node, row, t0)
+    finish(&mut node, t, &mut row)?;
+    Ok(row)
 }
 
 /// A 2 MiB message whose buffer the application frees (munmap) after two windows landed.
 pub fn run_free_in_flight(policy: Policy, cfg: &DemoConfig) -> Result<DemoRow, NodeError> {
-    let node_cfg = NodeConfig { policy, ..Default::default() };
-    let mut node = Node::new(&node_cfg)?;
-    let len = 2u64 << 20;
-    let va = node.alloc(len, Contiguity::Contiguous)?;
+    let mut node = Node::new(&NodeConfig { policy, ..Default::default() })?;
+    let t = workload::free_in_flight(&mut node.ep, cfg, &PACING)?;
     let mut row = empty_row(policy, "free-in-flight");
-    let t0 = node.now_ps();
-    node.request(7, va, len as u32, cfg.seed as u32)?;
-    let mut done = Vec::new();
-    while node.rx.stats.windows < 2 && node.rx.pending() > 0 {
-        done.extend(node.progress()?);
-        node.wait(500)?;
-    }
-    // The next window is granted and partly on the wire: free the buffer now.
-    for _ in 0..4 {
-        done.extend(node.progress()?);
-        node.wait(500)?;
-    }
-    node.munmap(va, len)?;
-    done.extend(node.run(10_000_000)?);
-    // Whatever happened, the buffer is gone: nothing to compare byte for byte.
-    match done.iter().find(|c| c.msg_id == 7) {
-        Some(c) if c.ok => {
-            row.messages = 1;
-            row.bytes = c.bytes;
-            row.failed.push("completed into pages the application had freed".into());
-        }
-        Some(c) => row.failed.push(c.reason.clone()),
-        None => row.failed.push("did not complete".into()),
-    }
-    finish(&mut node, row, t0)
+    finish(&mut node, t, &mut row)?;
+    Ok(row)
 }
 
 /// Runs the whole demo.

@@ -6,12 +6,12 @@ use driver::Policy;
 use mmu::Va;
 use serde::Serialize;
 
-use crate::link_faults::{self, PacketFault, PacketFaultKind};
-use crate::node::{Node, NodeConfig, NodeError};
-use crate::process::MemOp;
-use crate::scenario::{
+use crate::harness::scenario::{
     Corruption, Count, Expectation, FaultKind, FaultPoint, Memlock, Reuse, Scenario,
 };
+use crate::world::link_faults::{self, PacketFault, PacketFaultKind};
+use crate::world::node::{Node, NodeConfig, NodeError};
+use crate::world::process::MemOp;
 
 /// The verdict of one (scenario, policy) run.
 #[derive(Clone, Debug, Serialize)]
@@ -46,7 +46,7 @@ pub struct RunReport {
     pub evidence: Vec<String>,
     /// Trace events (with `trace`).
     #[serde(skip)]
-    pub trace: Vec<crate::trace::TraceEvent>,
+    pub trace: Vec<crate::world::trace::TraceEvent>,
 }
 
 impl RunReport {
@@ -64,7 +64,7 @@ pub enum RunError {
     Node(#[from] NodeError),
     /// Process memory failed.
     #[error("Process memory failed")]
-    Process(#[from] crate::process::ProcessError),
+    Process(#[from] crate::world::process::ProcessError),
     /// The scenario asks for something the runner does not support yet.
     #[error("Unsupported in {scenario}: {what}")]
     Unsupported {
@@ -131,13 +131,13 @@ fn mark<T: driver::transport::Transport>(n: &mut Node<T>, label: String) {
     if let Some(i) = &n.injection {
         *i.borrow_mut() = Some(label.clone());
     }
-    if let Some(t) = n.trace.clone() {
+    if let Some(t) = n.hooks.trace.clone() {
         let now = n.now_ps();
         t.instant("fault", label, now, 0, serde_json::Value::Null);
     }
 }
 
-fn fault_label(f: &crate::scenario::Fault) -> String {
+fn fault_label(f: &crate::harness::scenario::Fault) -> String {
     format!("{} at {} of message {}", f.kind.name(), f.at.name(), f.message)
 }
 
@@ -236,7 +236,7 @@ pub fn run_traced(s: &Scenario, policy: Policy, trace: bool) -> Result<RunReport
                         Some(op),
                         Some(va),
                     ) => {
-                        use crate::process::{FreePathHook, FreeStage};
+                        use crate::world::process::{FreePathHook, FreeStage};
                         let stage = if f.at == FaultPoint::DuringTidFree {
                             FreeStage::During
                         } else {
@@ -363,7 +363,7 @@ pub fn run_traced(s: &Scenario, policy: Policy, trace: bool) -> Result<RunReport
             .map(|v| v.detail.clone())
             .collect();
     }
-    if let Some(t) = &n.trace {
+    if let Some(t) = &n.hooks.trace {
         rep.trace = t.events();
     }
     n.close()?;

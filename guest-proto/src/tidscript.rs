@@ -1,7 +1,8 @@
 //! The TID script of the differential check: one fixed sequence of TID_UPDATE / TID_FREE /
 //! munmap / TID_INVAL_READ over real buffers, run against the upstream hfi1 driver in the guest
-//! ([`crate::hfi1_cdev::Hfi1Cdev`]) and against our driver in process (`scenarios`), with the
-//! same results recorded step by step so they can be compared.
+//! (`guest::hfi1_cdev::Hfi1Cdev`) and against our driver in process
+//! (`scenarios::qemu::kdrv_diff`), with the same results recorded step by step so they can be
+//! compared.
 
 use serde::{Deserialize, Serialize};
 

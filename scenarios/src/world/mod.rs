@@ -1,7 +1,28 @@
 //! The simulated world of one node: the device model, its host memory, and the remote sender at
-//! the other end of the link. Packets the driver sends through PIO go to the remote peer; its
-//! answers go onto the link. Both the in-process transport and (later) the vfio-user server
-//! drive a `World`.
+//! the other end of the link ([`World`]). Packets the driver sends through PIO go to the remote
+//! peer; its answers go onto the link. The in-process transport ([`inproc`]) drives a `World`
+//! directly; `hfi-sim serve` ([`serve`]) serves the same device model over a vfio-user socket.
+//!
+//! Around it, everything a node in process is made of:
+//!
+//! - [`node`]: one receiving endpoint (the driver's generic `driver::endpoint::Endpoint`) over
+//!   the in-process transport or the socket, with the world's hooks (host-cost ledger, trace);
+//! - [`process`]: the simulated user process whose buffers receive the data;
+//! - [`host_costs`]: host-side costs on the simulated clock;
+//! - [`dma_watch`]: the DMA oracle;
+//! - [`link_faults`]: packet faults on the link;
+//! - [`trace`]: the run's trace log (Chrome/Perfetto JSON).
+
+pub mod dma_watch;
+pub mod host_costs;
+pub mod inproc;
+pub mod link_faults;
+pub mod node;
+pub mod process;
+pub mod serve;
+pub mod trace;
+
+pub use inproc::InProcTransport;
 
 use std::sync::Arc;
 
@@ -24,7 +45,7 @@ pub struct World {
     /// Remote-peer protocol errors (a CTS it could not answer).
     pub remote_errors: u64,
     /// Packet faults applied on the link (fault injection).
-    pub link_faults: Vec<crate::link_faults::PacketFault>,
+    pub link_faults: Vec<crate::world::link_faults::PacketFault>,
     /// Arrival times of the expected packets of each message (for "after N packets").
     pub arrivals: std::collections::BTreeMap<u32, Vec<SimTime>>,
     /// Fault injection: this many of the next interrupts are lost on the way to the host.
@@ -80,7 +101,7 @@ impl World {
                     let pk = if self.link_faults.is_empty() {
                         pk
                     } else {
-                        crate::link_faults::apply(&mut self.link_faults, pk)
+                        crate::world::link_faults::apply(&mut self.link_faults, pk)
                     };
                     for p in pk {
                         let msg = hfi_abi::psm::PsmHeader::decode(p.header())

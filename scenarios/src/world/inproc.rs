@@ -5,7 +5,7 @@
 use driver::transport::{Result, Transport, TransportError};
 use vm_memory::{Bytes, GuestAddress};
 
-use crate::host_costs::{HostLedger, SharedLedger};
+use crate::world::host_costs::{HostLedger, SharedLedger};
 use crate::world::World;
 
 /// In-process transport over a [`World`].
@@ -24,7 +24,7 @@ pub struct InProcTransport {
     /// RcvArray stores lost so far.
     pub lost_rcvarray_writes: u64,
     /// Trace of RcvArray stores, when tracing.
-    pub trace: Option<crate::trace::TraceLog>,
+    pub trace: Option<crate::world::trace::TraceLog>,
     /// Interrupt-driven receive: `wait_irq` sleeps until an interrupt or the timeout (otherwise
     /// it returns after the next device event, the polling driver's cadence).
     pub block_on_irq: bool,
@@ -68,7 +68,7 @@ impl InProcTransport {
 
 /// A ledger with default costs (convenience for tests).
 pub fn default_ledger() -> SharedLedger {
-    HostLedger::shared(crate::host_costs::HostCosts::default())
+    HostLedger::shared(crate::world::host_costs::HostCosts::default())
 }
 
 impl Transport for InProcTransport {

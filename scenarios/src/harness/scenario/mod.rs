@@ -150,15 +150,19 @@
 //! v2023 = { tid_errors = "some", violations = 0 }
 //! ```
 
+mod expect;
+mod fault;
 mod load;
 mod schema;
+mod spans;
 pub mod units;
+mod validate;
 
 pub use driver::Policy;
+pub use expect::{Count, Expect, Expectation};
+pub use fault::{Corruption, Fault, FaultKind, FaultPoint};
 pub use load::{load_dir, load_file, parse_str, ErrorKind, ScenarioError};
 pub(crate) use load::{parse_checked, read_text};
-pub use schema::{
-    Contiguity, Corruption, Count, Expect, Expectation, Fault, FaultKind, FaultPoint, FieldError,
-    Memlock, Memory, MessageSpec, Reuse, Scenario, Workload,
-};
+pub use schema::{Contiguity, Memlock, Memory, MessageSpec, Reuse, Scenario, ScenarioWorkload};
 pub use units::{ByteSize, GIB, KIB, MIB};
+pub use validate::FieldError;

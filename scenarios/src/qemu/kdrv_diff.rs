@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use driver::tid::standalone::KernelSide;
 use driver::tid::TidConfig;
 use driver::{HfiFd, Policy};
-use guest::tidscript::{self, ScriptCtxtInfo, ScriptFd, ScriptMemory, Step, StepResult};
+use guest_proto::tidscript::{self, ScriptCtxtInfo, ScriptFd, ScriptMemory, Step, StepResult};
 use hfi_abi::TidInfo;
 use mmu::{Contiguity, Va, PAGE_SIZE};
 use serde::Serialize;

@@ -96,7 +96,7 @@ pub struct DmaWatch {
     /// The injection point currently active (set by the fault injector).
     pub injection: Rc<RefCell<Option<String>>>,
     /// Trace of every DMA write, when tracing.
-    pub trace: Option<crate::trace::TraceLog>,
+    pub trace: Option<crate::world::trace::TraceLog>,
     max_verdicts: usize,
 }
 

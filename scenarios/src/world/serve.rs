@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use driver::transport::vfio_user::VfioUserTransport;
 use hfi_model::server::{serve, ModelThread, ServedConfig, ServerStats};
 
-use crate::host_costs::HostLedger;
-use crate::node::{Node, NodeConfig, NodeError, DMA_BASE, PROCESS_BASE};
+use crate::world::host_costs::HostLedger;
+use crate::world::node::{Node, NodeConfig, NodeError, DMA_BASE, PROCESS_BASE};
 
 /// Set by SIGTERM/SIGINT.
 static STOP: AtomicBool = AtomicBool::new(false);

@@ -2,13 +2,14 @@
 //! memory, with helpers to write and read its buffers through the page table (as the
 //! application would), and a fresh-frame zeroing step so recycled frames never leak old data.
 
+use driver::endpoint::{Delivery, EndpointProcess, Held};
 use mmu::{
     AddressSpace, Contiguity, DmaMapError, Iova, NotifierError, NotifierId, OwnerId, Pfn, PinDma,
     PinError, SharedFramePool, Va, PAGE_SIZE,
 };
 use vm_memory::{Bytes, GuestAddress};
 
-use crate::host_costs::SharedLedger;
+use crate::world::host_costs::SharedLedger;
 use crate::world::Mem;
 
 /// Why a process memory operation failed.
@@ -162,7 +163,7 @@ impl Process {
         }
     }
 
-    fn charge(&self, f: impl FnOnce(&mut crate::host_costs::HostLedger)) {
+    fn charge(&self, f: impl FnOnce(&mut crate::world::host_costs::HostLedger)) {
         if let Some(l) = &self.ledger {
             f(&mut l.borrow_mut());
         }
@@ -292,6 +293,22 @@ impl PinDma for Process {
     }
     fn cap_ipc_lock(&self) -> bool {
         self.space.cap_ipc_lock()
+    }
+}
+
+/// The simulated process raises invalidations inside the driver's calls (fault injection at a
+/// pin); they are delivered when the call returns.
+impl EndpointProcess for Process {
+    const DELIVERY: Delivery = Delivery::AfterCalls;
+    fn take_invalidations(&mut self, _wait_ms: u64) -> Vec<mmu::Invalidation> {
+        std::mem::take(&mut self.pending_invalidations)
+    }
+    fn held(&self) -> Held {
+        Held {
+            pins: self.space.total_pins(),
+            pinned_vm: self.space.pinned_vm(),
+            dma_maps: self.space.dma_maps_live(),
+        }
     }
 }
 
