@@ -365,7 +365,7 @@ impl LineState {
 }
 
 fn on_line(line: &str, t: f64, r: &mut Psm2Report, st: &mut LineState, out: &mut dyn Write) {
-    let Some((kind, rest)) = guest::report::parse(line) else {
+    let Some((kind, rest)) = guest_proto::report::parse(line) else {
         if st.verbose || line.starts_with("qemu stderr") {
             let _ = writeln!(out, "  | {line}");
         }
