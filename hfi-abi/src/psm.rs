@@ -1,6 +1,6 @@
 //! hfi-sim's PSM-like protocol on top of KDETH: the 28-byte header after KDETH and the payload
 //! of a rendezvous grant (CTS). Modelled on PSM2's LONG_RTS / LONG_CTS / EXPTID exchange (facts
-//! PIO sheet §3) but not bit-compatible with PSM's header union (see `DESIGN.md`).
+//! PIO sheet §3) but not bit-compatible with PSM's header union (see `docs/link.md`).
 //!
 //! Header (little-endian, byte offsets from the start of the packet, after LRH+BTH+KDETH):
 //! flags/connidx u32 @28, message id u32 @32, byte offset of this packet's payload in the

@@ -2,7 +2,7 @@
 //! buffer (`Arc<[u8]>` + range), so a multi-MiB message becomes packets without copying.
 //!
 //! On the wire a packet is LRH..(PSM header) + payload + a 4-byte ICRC slot. The device splits it
-//! at `RcvHdrSize` DWs (see `DESIGN.md`), which need not equal the sender's header length, so
+//! at `RcvHdrSize` DWs (see `docs/receive.md`), which need not equal the sender's header length, so
 //! byte ranges are addressed over the logical concatenation `header ++ payload`.
 
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! at the LTP-framed data rate), the receive pipeline (cclock cycles per packet plus an RcvArray
 //! lookup for expected packets) and the PCIe write channel (TLP-framed bytes at the Gen3 x16
 //! rate). A packet's DMA completes when it has passed all three plus the fixed latencies.
-//! Every parameter, its default and its source are listed in `DESIGN.md` ("Timing parameters").
+//! Every parameter, its default and its source are listed in `docs/timing.md`.
 
 use serde::{Deserialize, Serialize};
 

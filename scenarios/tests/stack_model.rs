@@ -94,7 +94,7 @@ fn run(policy: Policy, ops: &[Op]) -> Result<(), TestCaseError> {
         }
         let d = n.dma.as_ref().map(|d| *d.borrow()).unwrap_or_default();
         // Under v2023 a free in flight races packets already past their TID lookup (see
-        // DESIGN.md); everywhere else no write may reach a free, foreign or unpinned page.
+        // docs/world.md); everywhere else no write may reach a free, foreign or unpinned page.
         if policy != Policy::V2023 || !raced {
             let bad = d.to_free + d.to_other_owner + d.to_unpinned;
             let why: Vec<String> = n

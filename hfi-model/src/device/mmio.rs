@@ -1,7 +1,7 @@
 //! MMIO entry and dispatch for BAR0, driven by the register tables in [`crate::regs`] (the
 //! offset map is [`crate::regs::Decoders::bar0`]).
 //!
-//! Policy (see `DESIGN.md`, "Unknown and bad accesses"): accesses must be 4 or 8 bytes, aligned
+//! Policy (see `docs/registers.md`, "Unknown and bad accesses"): accesses must be 4 or 8 bytes, aligned
 //! to their size and inside BAR0; anything else is counted and ignored (reads return 0). An
 //! 8-byte register may be accessed as two 4-byte halves: a half write merges into the current
 //! value for storage registers and into zero for action registers (clear/force). Writes to

@@ -7,7 +7,7 @@
 //!   aligned); SH on all but every Nth packet, never on the last packet nor on packets with ≤ 32
 //!   bytes of payload; TID-flow generation and sequence in BTH[2].
 //!
-//! The 28-byte PSM header is PSM-like, not PSM's exact union (see `DESIGN.md`): flags/connidx,
+//! The 28-byte PSM header is PSM-like, not PSM's exact union (see `docs/link.md`): flags/connidx,
 //! message id, byte offset of this packet's payload in the message, message length, tag.
 
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! which RHQ entry, which RHF), as a function of device state and the packet. *When* it happens
 //! is the timing model's job; the DMA writes decided here land later, at the writeback event.
 //!
-//! Rules (facts §3–4; the inferred ones are listed in `DESIGN.md`):
+//! Rules (facts §3–4; the inferred ones are listed in `docs/receive.md`):
 //! - A packet is split at `RcvHdrSize` DWs: the first part is the header copied into the RHQ
 //!   entry, the rest is the payload.
 //! - KDETH packets (BTH QP prefix = RcvBthQp.KdethQp) go to context `bth[1] & 0xff`.

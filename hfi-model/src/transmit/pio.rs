@@ -3,7 +3,7 @@
 //! `ceil(PBC.LengthDWs·4 / 64)` blocks have been written the packet leaves the device: it is
 //! queued for the link (the remote peer) without its PBC.
 //!
-//! Scope (see `DESIGN.md`): send contexts need no enable, credits are not returned, and the
+//! Scope (see `docs/transmit.md`): send contexts need no enable, credits are not returned, and the
 //! window is a 64 KiB ring; only whole-packet assembly and its errors are modelled.
 //!
 //! Transitional: the device sends a store here only while its send context has not been

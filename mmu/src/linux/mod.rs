@@ -7,7 +7,7 @@
 //! | notifier | `userfaultfd(2)` with `EVENT_UNMAP`/`EVENT_REMOVE`/`EVENT_REMAP` on the range |
 //! | `pinned_vm`, `RLIMIT_MEMLOCK`, `CAP_IPC_LOCK` | own counter, `getrlimit(2)`, `/proc/self/status` |
 //!
-//! Differences from the kernel's MMU notifiers, all documented in `DESIGN.md`: userfaultfd
+//! Differences from the kernel's MMU notifiers, all documented in `docs/mmu.md`: userfaultfd
 //! reports an unmap *after* the page tables changed (an MMU notifier runs before), so the
 //! pages stay alive only because the IOMMU map still pins them; and the events reach the
 //! driver when it drains them ([`LinuxMemory::take_invalidations`]), not inside `munmap`.

@@ -51,7 +51,7 @@ impl DemoArgs {
         let path = write_json(&self.out, "demo.json", &json)?;
         say(&format!("results written to {}\n", path.display()));
         // Reuse rows must receive every byte correctly; every row must tear down cleanly. The
-        // free-in-flight rows report what each policy does (see DESIGN.md); they are findings.
+        // free-in-flight rows report what each policy does (see docs/world.md); they are findings.
         let reuse_ok = rows
             .iter()
             .filter(|r| r.workload.starts_with("reuse"))

@@ -192,7 +192,7 @@ pub enum GuestEnd {
     PowerOff,
     /// An emergency restart through SysRq-b: no device shutdown. For a driver whose shutdown
     /// cannot complete against the model (hfi1 in functional-simulator mode with its link up
-    /// deadlocks on its own link-state mutex; DESIGN.md, "Tier B: link bring-up").
+    /// deadlocks on its own link-state mutex; docs/hfi1ko.md, "Tier B: link bring-up").
     Restart,
 }
 

@@ -126,7 +126,7 @@ pub(crate) fn machine(env: &QemuEnv, socket: &Path) -> Machine {
         // preempt=full: with the link up, hfi1 in functional-simulator mode reads LCB counters
         // through acquire_lcb_access, which busy-waits (udelay) on hls_lock; on one vCPU a
         // holder that reached a voluntary preemption point never runs again unless the spinner
-        // can be preempted (DESIGN.md, "Tier B: link bring-up").
+        // can be preempted (docs/hfi1ko.md, "Tier B: link bring-up").
         append: "console=ttyS0 quiet panic=-1 softlockup_panic=1 hung_task_panic=1 \
                  hung_task_timeout_secs=60 nmi_watchdog=0 preempt=full"
             .into(),

@@ -351,7 +351,7 @@ fn explain(
                  model is {ceiling:.2} GB/s ({mtu}-byte packets with {per_packet} bytes of \
                  header, ICRC and idle flit each); the difference to the published 12.3 GB/s \
                  comes from the link-rate and per-packet-overhead choices (timing-params §1a) or, \
-                 below the ceiling, from the one-window-per-message rendezvous choice (DESIGN.md, \
+                 below the ceiling, from the one-window-per-message rendezvous choice (docs/driver.md, \
                  user library).",
                 misses("osu_bw"),
                 checked("osu_bw")

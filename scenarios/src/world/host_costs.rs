@@ -2,7 +2,7 @@
 //! CPU (syscalls, pinning, DMA mapping, RcvArray WC stores, MMU-notifier callbacks, cache
 //! lookups). The runner converts counter deltas into picoseconds and lets the device run for
 //! that long before the host acts again. Defaults and sources: `shared/reference/timing-params.md`
-//! §1b (listed in DESIGN.md, "Host cost model").
+//! §1b (listed in docs/studies.md, "Host cost model").
 
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +31,7 @@ impl IommuMode {
     }
 }
 
-/// Per-operation host costs in nanoseconds. Sources: DESIGN.md, "Studies" (cost-model table).
+/// Per-operation host costs in nanoseconds. Sources: docs/studies.md (cost-model table).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HostCosts {

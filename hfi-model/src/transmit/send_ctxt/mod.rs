@@ -12,7 +12,7 @@
 //!   (PBC included, ICRC excluded): ceil(LengthDWs · 4 / 64) blocks (`pio.c` 1395-1396).
 //! - **4-byte stores.** A 4-byte store is half a qword; the two halves are combined (in either
 //!   order) into one 8-byte store, as the CPU's write-combining buffer would (the transport can
-//!   split an 8-byte `pwrite`; `DESIGN.md` "PIO"). 8·n-byte stores (vfio-user may pass 16, 32 or
+//!   split an 8-byte `pwrite`; `docs/transmit.md`). 8·n-byte stores (vfio-user may pass 16, 32 or
 //!   64 bytes) are split into qwords.
 //! - **Enable / halt.** CtxtEnable 0 → 1 or SEND_PIO_INIT_CTXT of this context restarts the
 //!   context: free counter 0, not halted, nothing open (`pio.c` sc_enable 1243-1331: "only

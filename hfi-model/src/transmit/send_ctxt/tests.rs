@@ -139,7 +139,7 @@ fn packet_wraps_at_the_ring_end() {
     s.check_invariants().unwrap();
 }
 
-/// 4-byte halves combine in either order (`DESIGN.md` "PIO": the transport can split
+/// 4-byte halves combine in either order (`docs/transmit.md`: the transport can split
 /// 8-byte stores).
 #[test]
 fn halves_combine_in_either_order() {
