@@ -10,6 +10,7 @@
 //!   [`driver::transport::linux_vfio`];
 //! - [`workload`]: the demo workload (`driver::endpoint::demo`, the same as `hfi-sim demo`)
 //!   with the guest's rows, and the cost probes (guest MMIO, TID_UPDATE miss vs cache hit);
+//! - [`error`]: the buffer and node errors;
 //! - [`hfi1_cdev`]: the upstream hfi1 driver's character device, which the TID script of the
 //!   differential check (`guest_proto::tidscript`) drives;
 //! - [`opa_sm`] over [`umad`]: a minimal subnet manager that takes the upstream driver's port
@@ -22,6 +23,7 @@
 //! [`umad`]. No dependency on the device model.
 #![deny(unsafe_code)]
 
+pub mod error;
 pub mod hfi1_cdev;
 pub mod node;
 pub mod opa_sm;

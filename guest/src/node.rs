@@ -5,14 +5,15 @@
 
 use std::ops::{Deref, DerefMut};
 
-use driver::endpoint::{Endpoint, EndpointConfig, EndpointError, Pacing};
-use driver::hw::{CtxtConfig, HwError};
-use driver::recv::{RecvError, RemoteAddr};
+use driver::endpoint::{Endpoint, EndpointConfig, Pacing};
+use driver::hw::CtxtConfig;
+use driver::recv::RemoteAddr;
 use driver::transport::linux_vfio::LinuxVfioTransport;
 use driver::user::RndvConfig;
 use driver::Policy;
 use mmu::linux::LinuxMemory;
 
+pub use crate::error::GuestError;
 use crate::process::RealProcess;
 
 /// Coherent DMA memory IOVAs (RHQ, eager buffers): the same window as the other transports.
@@ -49,41 +50,6 @@ impl GuestConfig {
             rndv: RndvConfig::default(),
             cache_size_mb: 256,
             lids: (2, 1),
-        }
-    }
-}
-
-/// Why a guest node failed.
-#[derive(Debug, thiserror::Error)]
-pub enum GuestError {
-    /// Opening the device through VFIO failed.
-    #[error("VFIO open of {bdf} failed")]
-    Open {
-        /// The device.
-        bdf: String,
-        /// Why.
-        #[source]
-        source: driver::transport::TransportError,
-    },
-    /// The memory backend could not start (pagemap, userfaultfd).
-    #[error("Memory backend setup failed")]
-    Memory(#[source] std::io::Error),
-    /// Bring-up or a hardware access failed.
-    #[error("Driver hardware layer failed")]
-    Hw(#[from] HwError),
-    /// The receiver failed.
-    #[error("Receiver failed")]
-    Recv(#[from] RecvError),
-    /// A buffer operation failed.
-    #[error("Buffer operation failed")]
-    Buffer(#[from] crate::process::BufferError),
-}
-
-impl From<EndpointError> for GuestError {
-    fn from(e: EndpointError) -> Self {
-        match e {
-            EndpointError::Hw(e) => GuestError::Hw(e),
-            EndpointError::Recv(e) => GuestError::Recv(e),
         }
     }
 }

@@ -10,7 +10,8 @@ use driver::transport::Transport;
 use mmu::linux::{AnonBuffer, LinuxMemory};
 use mmu::{Contiguity, PinDma};
 
-use crate::node::GuestError;
+pub use crate::error::BufferError;
+use crate::error::GuestError;
 
 /// The real memory backend over the device's VFIO container.
 pub type Memory = LinuxMemory<Arc<VfioContainer>>;
@@ -23,17 +24,6 @@ pub struct RealProcess {
     buffers: BTreeMap<u64, AnonBuffer>,
     /// Highest `pinned_vm` seen (pages).
     pub pinned_peak: i64,
-}
-
-/// Why a buffer operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum BufferError {
-    /// mmap/munmap/madvise failed.
-    #[error("Buffer syscall failed")]
-    Io(#[from] std::io::Error),
-    /// No buffer starts at this address.
-    #[error("No buffer at {0:#x}")]
-    Unknown(u64),
 }
 
 impl RealProcess {
