@@ -20,6 +20,8 @@ pub struct MmioSummary {
     pub pio: PioUse,
     /// RcvArray writes.
     pub rcv_array_writes: u64,
+    /// Seconds (QEMU's trace clock) from the first to the last traced access.
+    pub span_s: f64,
 }
 
 /// One CSR's use.
@@ -35,6 +37,8 @@ pub struct RegisterUse {
     pub writes: u64,
     /// The last value written (hex), if any.
     pub last_written: Option<String>,
+    /// The first distinct values written (hex, at most 8), in order.
+    pub values_written: Vec<String>,
     /// The last value read (hex), if any.
     pub last_read: Option<String>,
 }
@@ -54,6 +58,17 @@ pub struct PioUse {
     pub sizes: BTreeMap<u32, u64>,
     /// The first stores (offset, size, value), in order.
     pub first: Vec<String>,
+    /// Packets started (a store to the first quadword of a block through the SOP alias).
+    pub packets: u64,
+    /// PBC values (the SOP block's first quadword, hex) and how often each was seen.
+    pub pbcs: BTreeMap<String, u64>,
+    /// Stores to a lower address than the store before them in the same window, block
+    /// starts excepted (the CPU's stores may reach the device out of address order).
+    pub out_of_order_stores: u64,
+    /// Seconds (QEMU's trace clock, from the first traced access) of the first and last store.
+    pub first_store_s: Option<f64>,
+    /// See `first_store_s`.
+    pub last_store_s: Option<f64>,
 }
 
 /// One traced BAR access: (write, region, offset, value, size).
@@ -81,6 +96,24 @@ pub(crate) fn parse_trace_line(line: &str) -> Option<(bool, u32, u64, u64, u32)>
         (parse_num(nums.get(2)?)?, parse_num(nums.get(1)?)?)
     };
     Some((write, region, off, value, size as u32))
+}
+
+/// The time stamp `-msg timestamp=on` puts before each line of QEMU's log: QEMU 11 writes
+/// `2026-01-02T11:14:45.875191Z event …` (seconds of the day are returned), older ones
+/// `PID@SECONDS.MICROS:event …`.
+pub(crate) fn trace_time(line: &str) -> Option<f64> {
+    let first = line.split_whitespace().next()?;
+    if let Some(iso) = first.strip_suffix('Z') {
+        let (_, clock) = iso.split_once('T')?;
+        let mut f = clock.split(':');
+        let h: f64 = f.next()?.parse().ok()?;
+        let m: f64 = f.next()?.parse().ok()?;
+        let s: f64 = f.next()?.parse().ok()?;
+        return Some(h * 3600.0 + m * 60.0 + s);
+    }
+    let (head, _) = line.split_once(':')?;
+    let (_, t) = head.split_once('@')?;
+    t.parse().ok()
 }
 
 /// A CSR's name: hfi1's register names for the per-context and per-engine blocks PSM2 and
@@ -236,10 +269,16 @@ pub fn summarize_trace(text: &str) -> MmioSummary {
     use hfi_abi::bar0::*;
     let mut m = MmioSummary::default();
     let mut regs: BTreeMap<u64, RegisterUse> = BTreeMap::new();
+    let mut t0 = None;
+    let mut prev_pio: BTreeMap<u64, u64> = BTreeMap::new();
     for line in text.lines() {
         let Some((write, region, off, value, size)) = parse_trace_line(line) else { continue };
         if region != 0 {
             continue;
+        }
+        let t = trace_time(line).map(|t| t - *t0.get_or_insert(t));
+        if let Some(t) = t {
+            m.span_s = t;
         }
         m.accesses += 1;
         let block = block_of(off);
@@ -255,12 +294,23 @@ pub fn summarize_trace(text: &str) -> MmioSummary {
                     p.bytes += u64::from(size);
                     *p.sizes.entry(size).or_default() += 1;
                     let rel = off - TXE_PIO_SEND;
+                    let window = (rel % PIO_SOP_DISTANCE) / 0x1_0000;
                     if rel >= PIO_SOP_DISTANCE {
                         p.sop_stores += 1;
+                        if rel % 64 == 0 {
+                            p.packets += 1;
+                            *p.pbcs.entry(format!("{value:#x}")).or_default() += 1;
+                        }
                     }
-                    *p.per_context
-                        .entry(((rel % PIO_SOP_DISTANCE) / 0x1_0000) as u32)
-                        .or_default() += 1;
+                    let in_window = rel % 0x1_0000;
+                    if prev_pio.insert(window, in_window).is_some_and(|prev| in_window < prev)
+                        && in_window % 64 != 0
+                    {
+                        p.out_of_order_stores += 1;
+                    }
+                    p.first_store_s = p.first_store_s.or(t);
+                    p.last_store_s = t.or(p.last_store_s);
+                    *p.per_context.entry(window as u32).or_default() += 1;
                     if p.first.len() < 64 {
                         p.first.push(format!("{off:#x} {size} {value:#018x}"));
                     }
@@ -279,7 +329,11 @@ pub fn summarize_trace(text: &str) -> MmioSummary {
                 });
                 if write {
                     r.writes += 1;
-                    r.last_written = Some(format!("{value:#x}"));
+                    let v = format!("{value:#x}");
+                    if r.values_written.len() < 8 && !r.values_written.contains(&v) {
+                        r.values_written.push(v.clone());
+                    }
+                    r.last_written = Some(v);
                 } else {
                     r.reads += 1;
                     r.last_read = Some(format!("{value:#x}"));

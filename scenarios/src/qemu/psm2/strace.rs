@@ -6,7 +6,8 @@ use serde::Serialize;
 /// The syscalls of interest of one program (all its processes), from `strace -f`.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Syscalls {
-    /// strace lines recorded in the guest (the report keeps at most 4000 of them).
+    /// strace lines recorded in the guest (the report sees at most 6000 of them, reads of
+    /// /proc/kallsyms left out).
     pub total_lines: u64,
     /// Files under /dev and /sys it opened, with the result, in order.
     pub opens: Vec<String>,
